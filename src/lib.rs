@@ -1,0 +1,28 @@
+//! VLM Explainer: the lesson's vision-language model, one file per box of its diagram.
+//!
+//!     image -> preprocess -> vision_encoder -> projector -> [image tokens | text tokens] -> llm -> text
+//!
+//! The same code runs natively (tests, training) and in the browser (`wasm`).
+
+pub mod config;
+pub mod patch_grid;
+pub mod preprocess;
+pub mod transformer;
+pub mod vision_encoder;
+pub mod projector;
+pub mod llm;
+pub mod vlm;
+pub mod tokenizer;
+pub mod prompt;
+pub mod sampling;
+pub mod generate;
+pub mod weights;
+pub mod training;
+pub mod explainer;
+
+#[cfg(target_arch = "wasm32")]
+pub mod wasm;
+
+pub use config::Config;
+pub use explainer::Explainer;
+pub use vlm::Vlm;

@@ -1,0 +1,88 @@
+//! The vision encoder: a ViT with CLIP ViT-B/16's layout.
+//!
+//! (b, 3, 224, 224) -> 196 patches of 16x16x3 = 768 values -> linear patch embedding (the same map
+//! as a 16x16 stride-16 convolution) -> [CLS, patch_1 .. patch_196] + learned positions
+//! -> pre-LN blocks -> final LayerNorm -> the 196 patch features (b, 196, D_v).
+//! The CLS output is kept apart: LLaVA projects only the patch features; CLIP training uses CLS.
+
+use candle_core::{Module, Result, Tensor};
+use candle_nn::{linear, Linear, VarBuilder};
+
+use crate::config::VisionConfig;
+use crate::patch_grid::PatchGrid;
+use crate::transformer::{layer_norm, Block, LayerNorm};
+
+pub struct VisionEncoder {
+    patch_embed: Linear,
+    cls_token: Tensor,
+    pos_embed: Tensor,
+    blocks: Vec<Block>,
+    ln_post: LayerNorm,
+    grid: PatchGrid,
+    width: usize,
+}
+
+pub struct VisionOutput {
+    /// (b, 196, D_v): what the projector receives.
+    pub patch_features: Tensor,
+    /// (b, D_v): the CLS token after the final LayerNorm.
+    pub cls: Tensor,
+    /// One (b, heads, 197, 197) tensor per layer when asked for; position 0 is CLS, 1 + i patch i.
+    pub attentions: Vec<Tensor>,
+}
+
+impl VisionEncoder {
+    pub fn new(cfg: &VisionConfig, vb: VarBuilder) -> Result<Self> {
+        let grid = PatchGrid::new(cfg.image_size, cfg.patch_size);
+        let patch_dim = 3 * cfg.patch_size * cfg.patch_size;
+        let blocks = (0..cfg.layers)
+            .map(|i| Block::new(cfg.width, cfg.heads, cfg.mlp_width, vb.pp(format!("blocks.{i}"))))
+            .collect::<Result<_>>()?;
+        Ok(Self {
+            patch_embed: linear(patch_dim, cfg.width, vb.pp("patch_embed"))?,
+            cls_token: vb.get((1, 1, cfg.width), "cls_token")?,
+            pos_embed: vb.get((1, grid.num_patches() + 1, cfg.width), "pos_embed")?,
+            blocks,
+            ln_post: layer_norm(cfg.width, vb.pp("ln_post"))?,
+            grid,
+            width: cfg.width,
+        })
+    }
+
+    /// Cuts (b, 3, H, W) into the patch grid's order: (b, 196, 3 * 16 * 16), each row laid out
+    /// channel, then y, then x inside the patch (the order of a conv kernel's weights).
+    pub fn patchify(&self, pixels: &Tensor) -> Result<Tensor> {
+        let (b, c, _, _) = pixels.dims4()?;
+        let (g, p) = (self.grid.side(), self.grid.patch_size);
+        pixels
+            .reshape((b, c, g, p, g, p))? // (b, c, row, y, col, x)
+            .permute((0, 2, 4, 1, 3, 5))? // (b, row, col, c, y, x)
+            .contiguous()?
+            .reshape((b, g * g, c * p * p))
+    }
+
+    pub fn forward(&self, pixels: &Tensor, want_attentions: bool) -> Result<VisionOutput> {
+        let (b, c, h, w) = pixels.dims4()?;
+        let size = self.grid.image_size;
+        if c != 3 || h != size || w != size {
+            candle_core::bail!("vision encoder expects (b, 3, {size}, {size}) pixels, got {:?}", pixels.dims());
+        }
+        let patches = self.patch_embed.forward(&self.patchify(pixels)?)?; // (b, 196, D_v)
+        let cls = self.cls_token.broadcast_as((b, 1, self.width))?;
+        let mut x = Tensor::cat(&[&cls, &patches], 1)?.broadcast_add(&self.pos_embed)?; // (b, 197, D_v)
+        let mut attentions = Vec::new();
+        for block in &self.blocks {
+            let (y, weights) = block.forward(&x, None, None)?;
+            x = y;
+            if want_attentions {
+                attentions.push(weights);
+            }
+        }
+        let x = self.ln_post.forward(&x)?;
+        Ok(VisionOutput {
+            patch_features: x.narrow(1, 1, self.grid.num_patches())?,
+            cls: x.narrow(1, 0, 1)?.squeeze(1)?,
+            attentions,
+        })
+    }
+}

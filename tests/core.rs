@@ -1,0 +1,335 @@
+//! The lesson's checks, natively: shapes at every stage, the KV cache, seeds, the loss, freezing,
+//! preprocessing, and the fixture the browser tests compare against.
+#![cfg(not(target_arch = "wasm32"))]
+
+mod fixture;
+#[path = "fixture/files.rs"]
+mod files;
+
+use candle_core::{DType, Device, Module, Tensor, D};
+use candle_nn::VarMap;
+use vlm_explainer::config::ParameterCounts;
+use vlm_explainer::generate::Generator;
+use vlm_explainer::patch_grid::PatchGrid;
+use vlm_explainer::preprocess::{PreparedImage, CLIP_MEAN, CLIP_STD};
+use vlm_explainer::prompt::{prompt_ids, Task};
+use vlm_explainer::sampling::SamplingOptions;
+use vlm_explainer::tokenizer::TextTokenizer;
+use vlm_explainer::training::{train_step, Part, PartlyFrozen};
+use vlm_explainer::{weights, Config, Explainer};
+
+const CPU: Device = Device::Cpu;
+
+/// A 320x240 test card: the model sees its central 240x240 square.
+fn test_card() -> PreparedImage {
+    let rgba: Vec<u8> = (0..240u32)
+        .flat_map(|y| (0..320u32).flat_map(move |x| [(x % 256) as u8, (y % 256) as u8, ((x + y) % 256) as u8, 255]))
+        .collect();
+    PreparedImage::from_rgba(&rgba, 320, 240, 224).unwrap()
+}
+
+fn tokenizer() -> TextTokenizer {
+    TextTokenizer::byte_level().unwrap()
+}
+
+#[test]
+fn every_stage_has_the_lessons_shape_for_both_presets() {
+    for (preset, d_v, d_t, layers_v, heads_v, layers_t, heads_t) in
+        [("tiny", 192, 128, 4, 3, 4, 4), ("seed", 768, 512, 12, 12, 8, 8)]
+    {
+        let mut e = Explainer::from_preset(preset, 1).unwrap();
+        e.set_image(test_card()).unwrap();
+        assert_eq!(e.image().unwrap().to_tensor(&CPU).unwrap().dims(), [1, 3, 224, 224]);
+        let vision = e.encode().unwrap();
+        assert_eq!(vision.patch_features.dims(), [1, 196, d_v], "{preset}: patch features");
+        assert_eq!(vision.cls.dims(), [1, d_v], "{preset}: CLS");
+        assert_eq!(vision.attentions.len(), layers_v);
+        assert_eq!(vision.attentions[0].dims(), [1, heads_v, 197, 197]);
+        assert_eq!(e.project().unwrap().dims(), [1, 196, d_t], "{preset}: image tokens");
+        let seq = e.prefill(Task::Caption, "describe the image", SamplingOptions::default()).unwrap().clone();
+        let t = seq.text_ids.len();
+        assert_eq!(seq.shape, [1, 196 + t, d_t], "{preset}: LLM input");
+        assert_eq!(seq.kinds.len(), 196 + t);
+        assert_eq!(seq.pieces.len(), t);
+        assert_eq!(seq.pieces[0], "<|bos|>");
+        let token = e.next_token().unwrap().unwrap();
+        assert_eq!(token.image_attention.len(), layers_t * heads_t * 196);
+        assert_eq!(token.top.len(), 5);
+        let row = e.vision_attention(layers_v - 1, None, 0).unwrap();
+        assert_eq!(row.len(), 197);
+        assert!((row.iter().sum::<f32>() - 1.0).abs() < 1e-4, "attention weights sum to 1");
+    }
+}
+
+#[test]
+fn projector_maps_196x768_to_196x512_and_with_20_text_tokens_the_llm_gets_216x512() {
+    let config = Config::seed(tokenizer().vocab_size());
+    let (vlm, _) = weights::seeded(&config, 0, &CPU).unwrap();
+    let patch_features = Tensor::randn(0f32, 1.0, (1, 196, 768), &CPU).unwrap();
+    let image_tokens = vlm.project(&patch_features).unwrap();
+    assert_eq!(image_tokens.dims(), [1, 196, 512]);
+    let text_ids = Tensor::zeros((1, 20), DType::U32, &CPU).unwrap();
+    assert_eq!(vlm.llm.embed_tokens(&text_ids).unwrap().dims(), [1, 20, 512]);
+    assert_eq!(vlm.llm_input(&image_tokens, &text_ids).unwrap().dims(), [1, 216, 512]);
+}
+
+#[test]
+fn seed_vision_encoder_has_clip_vit_b16_size() {
+    let counts = Config::seed(263).parameter_counts();
+    // CLIP ViT-B/16's image tower is about 86M values; ours has no ln_pre and no output projection.
+    assert_eq!(counts.vision_encoder, 85_798_656);
+    assert_eq!(counts.projector, 768 * 512 + 512);
+}
+
+#[test]
+fn parameter_counts_match_the_weights_made() {
+    for config in [Config::micro(263), Config::tiny(263)] {
+        let (_, varmap) = weights::seeded(&config, 0, &CPU).unwrap();
+        let mut made = ParameterCounts { vision_encoder: 0, projector: 0, llm: 0 };
+        for (name, var) in varmap.data().lock().unwrap().iter() {
+            match Part::of(name).unwrap() {
+                Part::VisionEncoder => made.vision_encoder += var.elem_count(),
+                Part::Projector => made.projector += var.elem_count(),
+                Part::Llm => made.llm += var.elem_count(),
+            }
+        }
+        assert_eq!(made, config.parameter_counts(), "{}", config.name);
+    }
+}
+
+#[test]
+fn patch_i_is_the_pixels_the_grid_says() {
+    let grid = PatchGrid::new(224, 16);
+    assert_eq!((grid.side(), grid.num_patches()), (14, 196));
+    assert_eq!(grid.row_col(15), (1, 1));
+    assert_eq!(grid.at_pixel(16 * 3 + 5, 16 * 2 + 15), Some(2 * 14 + 3));
+    // Fill each patch of a (1, 3, 224, 224) image with its own index; the vision encoder's
+    // patchify must put exactly that patch's pixels in row i.
+    let mut pixels = vec![0f32; 3 * 224 * 224];
+    for c in 0..3 {
+        for y in 0..224 {
+            for x in 0..224 {
+                pixels[(c * 224 + y) * 224 + x] = grid.at_pixel(x, y).unwrap() as f32;
+            }
+        }
+    }
+    let pixels = Tensor::from_vec(pixels, (1, 3, 224, 224), &CPU).unwrap();
+    let e = Explainer::from_preset("micro", 0).unwrap();
+    let rows = e.vlm.vision_encoder.patchify(&pixels).unwrap().squeeze(0).unwrap(); // (196, 768)
+    for i in [0, 13, 14, 100, 195] {
+        let row: Vec<f32> = rows.get(i).unwrap().to_vec1().unwrap();
+        assert!(row.iter().all(|&v| v == i as f32), "row {i} holds only patch {i}");
+        let r = grid.rect(i);
+        assert_eq!((r.x / 16, r.y / 16), (i % 14, i / 14));
+    }
+}
+
+#[test]
+fn cached_generation_gives_the_logits_of_full_recomputation_for_30_steps() {
+    let mut e = Explainer::from_preset("tiny", 3).unwrap();
+    e.set_image(test_card()).unwrap();
+    e.encode().unwrap();
+    let image_tokens = e.project().unwrap().clone();
+    let mut ids = prompt_ids(&e.tokenizer, Task::Caption, "describe the image").unwrap();
+    let options = SamplingOptions { temperature: 0.9, top_k: 20, seed: 5, max_new_tokens: 31 };
+    let mut generator = Generator::start(&e.vlm, &image_tokens, &ids, options, None).unwrap();
+    for step in 0..30 {
+        let cached = generator.next_logits().unwrap().to_vec();
+        let text = Tensor::new(ids.as_slice(), &CPU).unwrap().unsqueeze(0).unwrap();
+        let input = e.vlm.llm_input(&image_tokens, &text).unwrap();
+        let hidden = e.vlm.llm.forward(&input, None, false).unwrap().hidden;
+        let last = hidden.narrow(1, hidden.dim(1).unwrap() - 1, 1).unwrap();
+        let full: Vec<f32> = e.vlm.llm.logits(&last).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+        let diff = cached.iter().zip(&full).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+        assert!(diff <= 1e-4, "step {step}: max |cached - full| = {diff}");
+        let token = generator.next_token(&e.vlm).unwrap().unwrap();
+        ids.push(token.id);
+    }
+    assert_eq!(generator.positions(), 196 + ids.len(), "each new token adds one cached position");
+}
+
+#[test]
+fn same_seed_same_output_other_seed_other_output() {
+    let options = SamplingOptions { temperature: 1.0, top_k: 50, seed: 11, max_new_tokens: 16 };
+    let run = |seed| Explainer::from_preset("tiny", seed).unwrap().run(test_card(), Task::Caption, "hi", options).unwrap();
+    let (a, b, c) = (run(9), run(9), run(10));
+    assert_eq!(a, b);
+    assert_eq!(a.0.len(), 16, "no EOS expected from untrained weights within 16 tokens");
+    assert_ne!(a.0, c.0);
+}
+
+#[test]
+fn the_loss_is_computed_on_text_positions_only() {
+    let (vlm, _) = weights::seeded(&Config::micro(263), 4, &CPU).unwrap();
+    let image_tokens = (Tensor::randn(0f32, 1.0, (2, 196, 32), &CPU).unwrap() * 0.1).unwrap();
+    let text_ids = Tensor::new(&[[256u32, 260, 10, 20, 30, 40], [256, 261, 50, 60, 70, 257]], &CPU).unwrap();
+    let mask = Tensor::new(&[[0f32, 0., 0., 1., 1., 1.], [0., 0., 1., 1., 1., 0.]], &CPU).unwrap();
+    let loss: f32 = vlm.text_loss(&image_tokens, &text_ids, &mask).unwrap().to_scalar().unwrap();
+
+    // By hand: all 202 positions' logits; text token j (mask 1) is predicted at position 196 + j - 1.
+    let hidden = vlm.llm.forward(&vlm.llm_input(&image_tokens, &text_ids).unwrap(), None, false).unwrap().hidden;
+    let log_probs = candle_nn::ops::log_softmax(&vlm.llm.logits(&hidden).unwrap(), D::Minus1).unwrap();
+    let log_probs: Vec<Vec<Vec<f32>>> = log_probs.to_vec3().unwrap();
+    let ids: Vec<Vec<u32>> = text_ids.to_vec2().unwrap();
+    let m: Vec<Vec<f32>> = mask.to_vec2().unwrap();
+    let (mut sum, mut count) = (0f32, 0f32);
+    for b in 0..2 {
+        for j in 1..6 {
+            if m[b][j] == 1.0 {
+                sum -= log_probs[b][196 + j - 1][ids[b][j] as usize];
+                count += 1.0;
+            }
+        }
+    }
+    assert_eq!(count, 6.0);
+    assert!((loss - sum / count).abs() < 1e-5, "loss {loss} vs by hand {}", sum / count);
+
+    // Image positions predict nothing: a loss that also scored them (against any target) differs.
+    let image_term = -log_probs[0][10][42];
+    assert!(((sum + image_term) / (count + 1.0) - loss).abs() > 1e-4);
+}
+
+#[test]
+fn with_vision_encoder_and_llm_frozen_gradients_reach_the_projector_only() {
+    let config = Config::micro(263);
+    let varmap = VarMap::new();
+    let model = PartlyFrozen::new(&config, &varmap, &[Part::Projector], &CPU).unwrap();
+    weights::init_seeded(&varmap, 8).unwrap();
+    let pixels = test_card().to_tensor(&CPU).unwrap();
+    let features = model.vlm.encode_image(&pixels, false).unwrap().patch_features;
+    let text_ids = Tensor::new(&[[256u32, 260, 10, 20, 30, 257]], &CPU).unwrap();
+    let mask = Tensor::new(&[[0f32, 0., 1., 1., 1., 1.]], &CPU).unwrap();
+    let loss = model.vlm.text_loss(&model.vlm.project(&features).unwrap(), &text_ids, &mask).unwrap();
+    let grads = loss.backward().unwrap();
+    let mut projector_vars = 0;
+    for (name, var) in varmap.data().lock().unwrap().iter() {
+        let grad = grads.get(var.as_tensor());
+        if name.starts_with("projector.") {
+            let g = grad.unwrap_or_else(|| panic!("{name} gets no gradient"));
+            let norm: f32 = g.sqr().unwrap().sum_all().unwrap().to_scalar().unwrap();
+            assert!(norm > 0.0, "{name} gradient is zero");
+            projector_vars += 1;
+        } else {
+            assert!(grad.is_none(), "frozen {name} got a gradient");
+        }
+    }
+    assert_eq!(projector_vars, 4, "fc1 and fc2, weight and bias");
+    assert_eq!(model.trainable_count(), config.parameter_counts().projector);
+}
+
+#[test]
+fn training_the_projector_lowers_the_loss_and_leaves_frozen_weights_bit_identical() {
+    let config = Config::micro(263);
+    let varmap = VarMap::new();
+    let model = PartlyFrozen::new(&config, &varmap, &[Part::Projector], &CPU).unwrap();
+    weights::init_seeded(&varmap, 8).unwrap();
+    let snapshot = |frozen: bool| -> Vec<(String, Vec<f32>)> {
+        let data = varmap.data().lock().unwrap();
+        let mut v: Vec<_> = data
+            .iter()
+            .filter(|(n, _)| n.starts_with("projector.") != frozen)
+            .map(|(n, t)| (n.clone(), t.as_tensor().flatten_all().unwrap().to_vec1().unwrap()))
+            .collect();
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v
+    };
+    let (frozen_before, projector_before) = (snapshot(true), snapshot(false));
+    let features = model.vlm.encode_image(&test_card().to_tensor(&CPU).unwrap(), false).unwrap().patch_features;
+    let text_ids = Tensor::new(&[[256u32, 260, 104, 105, 33, 257]], &CPU).unwrap();
+    let mask = Tensor::new(&[[0f32, 0., 1., 1., 1., 1.]], &CPU).unwrap();
+    let mut optimizer = model.optimizer(3e-2).unwrap();
+    let losses: Vec<f32> =
+        (0..30).map(|_| train_step(&model, &mut optimizer, &features, &text_ids, &mask).unwrap()).collect();
+    assert!(losses[29] < losses[0] - 0.1, "loss went {} -> {}", losses[0], losses[29]);
+    assert_eq!(snapshot(true), frozen_before, "frozen weights changed");
+    assert_ne!(snapshot(false), projector_before, "the projector did not train");
+}
+
+#[test]
+fn preprocessing_crops_the_centre_and_normalises_with_clips_mean_and_std() {
+    // 448x224: red quarter, green half, blue quarter. The central 224x224 square is all green.
+    let rgba: Vec<u8> = (0..224)
+        .flat_map(|_| {
+            (0..448).flat_map(|x| match x {
+                0..=111 => [255, 0, 0, 255],
+                112..=335 => [0, 255, 0, 255],
+                _ => [0, 0, 255, 255],
+            })
+        })
+        .collect();
+    let image = PreparedImage::from_rgba(&rgba, 448, 224, 224).unwrap();
+    assert!(image.rgb.chunks(3).all(|p| p == [0, 255, 0]), "only the green centre is kept");
+    let t: Vec<Vec<Vec<f32>>> = image.to_tensor(&CPU).unwrap().squeeze(0).unwrap().to_vec3().unwrap();
+    let expected = [(0.0 - 0.48145466) / 0.26862954, (1.0 - 0.4578275) / 0.26130258, (0.0 - 0.40821073) / 0.27577711];
+    for c in 0..3 {
+        for (y, x) in [(0, 0), (100, 200), (223, 223)] {
+            assert!((t[c][y][x] - expected[c]).abs() < 1e-6, "channel {c} at ({x},{y}): {}", t[c][y][x]);
+        }
+    }
+    assert!((expected[0] - (-CLIP_MEAN[0] / CLIP_STD[0])).abs() < 1e-6);
+
+    // 2x2 -> 224x224: the corners keep their colours, and the middle is their average.
+    let small = [10u8, 0, 0, 255, 30, 0, 0, 255, 50, 0, 0, 255, 70, 0, 0, 255];
+    let image = PreparedImage::from_rgba(&small, 2, 2, 224).unwrap();
+    let red = |x: usize, y: usize| image.rgb[(y * 224 + x) * 3];
+    assert_eq!((red(0, 0), red(223, 0), red(0, 223), red(223, 223)), (10, 30, 50, 70));
+    assert!((39..=41).contains(&red(111, 111)) || (39..=41).contains(&red(112, 112)));
+}
+
+#[test]
+fn encoded_files_decode_or_fail_with_a_message() {
+    let png = files::FILES.image_png;
+    let image = PreparedImage::from_encoded(png, 224).unwrap();
+    assert_eq!((image.source_size, image.rgb.len()), ((300, 200), 224 * 224 * 3));
+    let empty = PreparedImage::from_encoded(&[], 224).unwrap_err().to_string();
+    assert!(empty.contains("empty"), "{empty}");
+    let text = PreparedImage::from_encoded(b"hello, not an image", 224).unwrap_err().to_string();
+    assert!(text.contains("not an image"), "{text}");
+    let truncated = PreparedImage::from_encoded(&png[..png.len() / 2], 224).unwrap_err().to_string();
+    assert!(truncated.contains("decoding"), "{truncated}");
+}
+
+#[test]
+fn tokenizer_round_trips_english_and_chinese() {
+    let tok = tokenizer();
+    for text in ["a big red circle in the top left", "左上角有一个红色的大圆形，中间有一个蓝色的小正方形"] {
+        let ids = tok.encode(text).unwrap();
+        assert_eq!(tok.decode(&ids).unwrap(), text);
+    }
+    let ids = tok.encode("红").unwrap();
+    assert_eq!(ids.len(), 3, "one CJK character is three bytes");
+    assert_eq!(tok.piece(ids[0]), "\\xE7");
+    assert_eq!(tok.piece(tok.special.eos), "<|eos|>");
+}
+
+#[test]
+fn a_mismatched_tokenizer_or_config_is_refused_with_the_field_named() {
+    let f = &files::FILES;
+    let config = Config::micro(100); // smaller than the tokenizer's 263 tokens
+    let err = Explainer::load(f.weights.to_vec(), &config.to_json(), f.tokenizer).err().unwrap().to_string();
+    assert!(err.contains("vocab_size"), "{err}");
+    let err = Config::from_json("{ not json").unwrap_err().to_string();
+    assert!(err.starts_with("config.json"), "{err}");
+    let mut bad = Config::micro(263);
+    bad.vision.heads = 3;
+    let err = Config::from_json(&bad.to_json()).unwrap_err().to_string();
+    assert!(err.contains("vision.heads"), "{err}");
+    let err = Explainer::load(f.weights[..1000].to_vec(), f.config, f.tokenizer).err().unwrap().to_string();
+    assert!(err.starts_with("model.safetensors"), "{err}");
+}
+
+#[test]
+fn f16_weights_round_trip_through_safetensors() {
+    let config = Config::micro(263);
+    let (vlm, varmap) = weights::seeded(&config, 2, &CPU).unwrap();
+    let loaded = weights::load(&config, weights::to_safetensors(&varmap, DType::F16).unwrap(), &CPU).unwrap();
+    let features = Tensor::randn(0f32, 1.0, (1, 196, 32), &CPU).unwrap();
+    let (a, b) = (vlm.projector.forward(&features).unwrap(), loaded.projector.forward(&features).unwrap());
+    let diff: f32 = (a - b).unwrap().abs().unwrap().max_all().unwrap().to_scalar().unwrap();
+    assert!(diff < 1e-3, "f16 storage changes the projection by {diff}");
+}
+
+#[test]
+fn native_pipeline_matches_the_recorded_fixture() {
+    fixture::check(&fixture::run(&files::FILES), files::EXPECTED);
+}

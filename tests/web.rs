@@ -1,0 +1,51 @@
+//! The browser half of the fixture check (wasm-pack test --headless --chrome / --firefox): the
+//! same model bytes and image give the same features and the same ids as the native build.
+#![cfg(target_arch = "wasm32")]
+
+mod fixture;
+
+use js_sys::Reflect;
+use wasm_bindgen::JsValue;
+use wasm_bindgen_test::*;
+use vlm_explainer::wasm::VlmExplainer;
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+#[path = "fixture/files.rs"]
+mod files;
+
+#[wasm_bindgen_test]
+fn pipeline_in_the_browser_matches_native() {
+    let got = fixture::run(&files::FILES);
+    fixture::check(&got, files::EXPECTED);
+}
+
+fn shape_of(v: &JsValue) -> Vec<u32> {
+    let shape = Reflect::get(v, &"shape".into()).unwrap();
+    serde_json::from_str(&js_sys::JSON::stringify(&shape).unwrap().as_string().unwrap()).unwrap()
+}
+
+#[wasm_bindgen_test]
+fn wasm_api_hands_out_every_stage_with_its_shape() {
+    let f = &files::FILES;
+    let mut m = VlmExplainer::new(f.weights.to_vec(), f.config, f.tokenizer).unwrap();
+    m.preprocess_encoded(f.image_png).unwrap();
+    assert_eq!(m.input_rgba().unwrap().length(), 224 * 224 * 4);
+    assert_eq!(shape_of(&m.encode().unwrap()), vec![1, 196, 32]);
+    assert_eq!(m.vision_attention(1, -1, 0).unwrap().length(), 197);
+    assert_eq!(shape_of(&m.project().unwrap()), vec![1, 196, 32]);
+    let seq = m.prefill("caption", "describe the image", 0.0, 0, 0, 4).unwrap();
+    // <|bos|> <|caption|> + 18 byte tokens + <|answer|> = 21 text tokens after 196 image tokens.
+    assert_eq!(shape_of(&seq), vec![1, 196 + 21, 32]);
+    let token = m.next_token().unwrap();
+    assert_eq!(shape_of(&Reflect::get(&token, &"image_attention".into()).unwrap()), vec![2, 2, 196]);
+}
+
+#[wasm_bindgen_test]
+fn bad_input_is_an_error_not_a_panic() {
+    let f = &files::FILES;
+    assert!(VlmExplainer::new(f.weights[..100].to_vec(), f.config, f.tokenizer).is_err());
+    let mut m = VlmExplainer::new(f.weights.to_vec(), f.config, f.tokenizer).unwrap();
+    assert!(m.preprocess_encoded(b"%PDF-1.4 not an image").is_err());
+    assert!(m.encode().is_err(), "encode before any image is an error");
+}
