@@ -1,0 +1,45 @@
+"""Serves the repository root as static files on 127.0.0.1, for the page and its tests.
+
+Sends the headers the page relies on: the wasm MIME type, no caching (a rebuilt pkg/ is always
+the one loaded), and COOP/COEP so the page is cross-origin isolated (needed by wasm threads).
+"""
+import argparse
+import functools
+import http.server
+import os
+
+
+class Handler(http.server.SimpleHTTPRequestHandler):
+    extensions_map = {
+        **http.server.SimpleHTTPRequestHandler.extensions_map,
+        ".wasm": "application/wasm",
+        ".js": "text/javascript",
+        ".mjs": "text/javascript",
+        ".json": "application/json",
+    }
+
+    def end_headers(self):
+        self.send_header("Cache-Control", "no-store")
+        self.send_header("Cross-Origin-Opener-Policy", "same-origin")
+        self.send_header("Cross-Origin-Embedder-Policy", "require-corp")
+        self.send_header("Cross-Origin-Resource-Policy", "same-origin")
+        super().end_headers()
+
+    def log_message(self, fmt, *args):
+        if os.environ.get("VLM_SERVE_QUIET") != "1":
+            super().log_message(fmt, *args)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--port", type=int, default=8080)
+    parser.add_argument("--root", default=os.path.join(os.path.dirname(__file__), ".."))
+    args = parser.parse_args()
+    handler = functools.partial(Handler, directory=os.path.abspath(args.root))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", args.port), handler)
+    print(f"VLM Explainer: http://127.0.0.1:{server.server_address[1]}/", flush=True)
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()

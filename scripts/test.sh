@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Runs every test: native (cargo test), the crate in headless Chrome and Firefox (wasm-pack
+# test), and the page end to end in headless Chromium (Playwright). Installs what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh --test
+export PATH="$HOME/.cargo/bin:$PATH"
+
+step() { echo; echo "=== $* ==="; }
+
+step "native: cargo test --release"
+cargo test --release
+
+step "browser: wasm-pack test --headless --chrome"
+CHROMEDRIVER="$(command -v chromedriver)" wasm-pack test --release --headless --chrome -- --test web
+
+step "browser: wasm-pack test --headless --firefox"
+GECKODRIVER="$(command -v geckodriver)" wasm-pack test --release --headless --firefox -- --test web
+
+step "page: build pkg/ and drive the page in headless Chromium"
+scripts/build.sh
+(cd tests/page && node --test)

@@ -1,0 +1,74 @@
+// Shared by the page tests: serve the repository on a free 127.0.0.1 port, launch the system
+// Chromium (never a downloaded one), and watch every request and console message.
+
+import { spawn } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+import { chromium } from 'playwright-core';
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export const OUT = path.join(ROOT, 'tests/page/out');
+mkdirSync(OUT, { recursive: true });
+
+export async function serve() {
+  const proc = spawn('python3', [path.join(ROOT, 'scripts/serve.py'), '--port', '0'], {
+    env: { ...process.env, VLM_SERVE_QUIET: '1' },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const url = await new Promise((resolve, reject) => {
+    let buffered = '';
+    proc.stdout.on('data', (chunk) => {
+      buffered += chunk;
+      const m = buffered.match(/http:\/\/127\.0\.0\.1:\d+\//);
+      if (m) resolve(m[0]);
+    });
+    proc.on('exit', (code) => reject(new Error(`server exited with ${code}`)));
+  });
+  return { url, close: () => proc.kill() };
+}
+
+export async function launch() {
+  const executablePath = process.env.CHROMIUM ?? '/usr/bin/chromium';
+  return chromium.launch({
+    executablePath,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
+      '--disable-sync', '--no-first-run', '--disable-quic'],
+  });
+}
+
+/// A page that records console errors and every request's URL.
+export async function openPage(browser, url, viewport = { width: 1280, height: 800 }) {
+  const context = await browser.newContext({ viewport });
+  const page = await context.newPage();
+  const consoleErrors = [];
+  const requests = [];
+  page.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(m.text()); });
+  page.on('pageerror', (e) => consoleErrors.push(String(e)));
+  context.on('request', (r) => requests.push(r.url()));
+  await page.goto(url);
+  await page.waitForSelector('[data-testid="status"][data-state="ready"]', { timeout: 120_000 });
+  return { page, context, consoleErrors, requests };
+}
+
+/// Drops a file on the page the way a browser does: a `drop` event carrying a DataTransfer.
+export async function dropFile(page, name, mime, bytes) {
+  await page.evaluate(({ name, mime, data }) => {
+    const file = new File([new Uint8Array(data)], name, { type: mime });
+    const dt = new DataTransfer();
+    dt.items.add(file);
+    const target = document.querySelector('[data-testid="drop-zone"]');
+    target.dispatchEvent(new DragEvent('dragover', { dataTransfer: dt, bubbles: true, cancelable: true }));
+    target.dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
+  }, { name, mime, data: [...bytes] });
+}
+
+/// Waits until a run has finished: status back to ready with an answer or an error shown.
+export async function waitForRun(page) {
+  await page.waitForFunction(() => {
+    const status = document.querySelector('[data-testid="status"]').dataset.state;
+    const output = document.querySelector('[data-testid="output"]').textContent;
+    const error = document.querySelector('[data-testid="error"]');
+    return status === 'ready' && (output.length > 0 || !error.hidden);
+  }, null, { timeout: 120_000 });
+}

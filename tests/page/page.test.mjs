@@ -1,0 +1,86 @@
+// The page end to end in headless Chromium: drop an image, see every stage drawn from the
+// model's tensors, hover a patch, switch the language, recover from a bad file.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { ROOT, OUT, serve, launch, openPage, dropFile, waitForRun } from './helpers.mjs';
+
+let server;
+let browser;
+before(async () => { server = await serve(); browser = await launch(); });
+after(async () => { await browser?.close(); server?.close(); });
+
+const PNG = readFileSync(path.join(ROOT, 'tests/fixtures/image.png'));
+
+test('a dropped PNG goes through every stage and the page shows each', async () => {
+  const { page, consoleErrors, requests } = await openPage(browser, server.url);
+  await dropFile(page, 'scene.png', 'image/png', PNG);
+  await waitForRun(page);
+  assert.equal(await page.locator('[data-testid="error"]').isHidden(), true);
+  assert.ok((await page.locator('[data-testid="output"]').textContent()).length > 0, 'an answer is shown');
+
+  // Every stage's shape, from the model's own tensors.
+  const text = (id) => page.locator(`#${id}`).textContent();
+  assert.match(await text('vision-shape'), /\(1, 196, 192\)/);
+  assert.match(await text('projection-shape'), /\(1, 196, 192\).*\(1, 196, 128\)/);
+  const seqShape = await text('sequence-shape');
+  const t = Number(seqShape.match(/(\d+) text tokens/)[1]);
+  assert.match(seqShape, new RegExp(`\\(1, ${196 + t}, 128\\)`));
+
+  // The token strip: 196 image tokens, then T text tokens.
+  const kinds = await page.locator('[data-testid="token-strip"] > *').evaluateAll((els) => els.map((e) => e.dataset.kind));
+  assert.equal(kinds.length, 196 + t);
+  assert.ok(kinds.slice(0, 196).every((k) => k === 'image'));
+  assert.ok(kinds.slice(196).every((k) => k === 'text'));
+
+  // The input canvas holds the image (not blank): the fixture's red square is left of centre.
+  const pixels = await page.locator('[data-testid="input-canvas"]').evaluate((c) => {
+    const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+    let distinct = new Set();
+    for (let i = 0; i < d.length; i += 4 * 97) distinct.add(`${d[i]},${d[i + 1]},${d[i + 2]}`);
+    return distinct.size;
+  });
+  assert.ok(pixels > 20, `the input canvas shows an image (${pixels} distinct colours sampled)`);
+
+  // Hovering patch i highlights image token i.
+  const box = await page.locator('[data-testid="input-canvas"]').boundingBox();
+  const [row, col] = [3, 5];
+  await page.mouse.move(box.x + (col + 0.5) * box.width / 14, box.y + (row + 0.5) * box.height / 14);
+  const active = await page.locator('[data-testid="token-strip"] > .active').getAttribute('data-pos');
+  assert.equal(Number(active), row * 14 + col);
+
+  // Selecting a generated token draws its attention over the image.
+  await page.locator('#generated-tokens > button').first().click();
+  assert.match(await page.locator('#candidates').textContent(), /%/);
+  await page.screenshot({ path: path.join(OUT, 'page-after-drop.png'), fullPage: true });
+
+  assert.deepEqual(consoleErrors, []);
+  const foreign = requests.filter((u) => !u.startsWith(server.url) && !u.startsWith('data:') && !u.startsWith('blob:'));
+  assert.deepEqual(foreign, [], 'no request leaves 127.0.0.1');
+});
+
+test('switching the language changes the labels', async () => {
+  const { page } = await openPage(browser, server.url);
+  await page.selectOption('[data-testid="lang-switch"]', 'zh');
+  assert.equal(await page.locator('h1').textContent(), 'VLM 图解');
+  await page.selectOption('[data-testid="lang-switch"]', 'en');
+  assert.equal(await page.locator('h1').textContent(), 'VLM Explainer');
+});
+
+test('a file that is not an image shows an error, and a good image after it still works', async () => {
+  const { page, consoleErrors } = await openPage(browser, server.url);
+  await dropFile(page, 'notes.png', 'image/png', Buffer.from('these are notes, not a picture'));
+  await waitForRun(page);
+  const error = page.locator('[data-testid="error"]');
+  assert.equal(await error.isVisible(), true);
+  assert.match(await error.textContent(), /not an image/);
+  await page.screenshot({ path: path.join(OUT, 'page-bad-file.png') });
+
+  await dropFile(page, 'scene.png', 'image/png', PNG);
+  await waitForRun(page);
+  assert.equal(await error.isHidden(), true);
+  assert.ok((await page.locator('[data-testid="output"]').textContent()).length > 0);
+  assert.deepEqual(consoleErrors, []);
+});

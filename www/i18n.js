@@ -1,0 +1,73 @@
+// Interface strings in English and Chinese. The language follows the browser until switched.
+
+const STRINGS = {
+  en: {
+    title: 'VLM Explainer',
+    subtitle: 'Drop an image anywhere and watch it become tokens: patches, features, projection, and the answer.',
+    language: 'Language', model: 'Model',
+    model_default: 'shipped model', model_seed: 'lesson size (seed preset, random weights)',
+    input_title: 'The image the model sees', choose_file: 'Choose an image…', sample_image: 'Use a sample image',
+    drop_hint: 'or drop / paste one anywhere',
+    vision_title: 'Vision encoder (frozen)',
+    vision_explain: 'Each row is one patch\'s feature vector; hover a patch to find its row.',
+    projection_title: 'Projection (trainable)',
+    sequence_title: 'What the LLM receives',
+    generation_title: 'Generation', ask: 'Ask',
+    status_loading: 'loading the model…', status_ready: 'ready', status_busy: 'working…',
+    patch_info: (r, c, i) => `patch (row ${r}, col ${c}) → image token ${i}`,
+    token_info: (i, piece) => `text token ${i}: “${piece}”`,
+    frozen: 'frozen', trainable: 'trainable', params: 'values',
+    part_vision: 'vision encoder', part_projector: 'projector', part_llm: 'LLM',
+    untrained: (preset, seed) => `Untrained ${preset} model: random weights drawn from seed ${seed}. The shapes are real; the words are noise until a trained model is loaded.`,
+    trained: (name) => `Trained model “${name}”.`,
+    speed: (n, tps) => `${n} tokens, ${tps.toFixed(1)} tokens/s`,
+    attention_of: (piece) => `Attention of “${piece}” over the image (mean over layers and heads)`,
+    task_caption: 'describe the image', task_question: 'ask a question',
+    caption_prompt: 'describe the image', question_prompt: 'what colour is the circle?',
+    err_prefix: 'Could not use that: ',
+  },
+  zh: {
+    title: 'VLM 图解',
+    subtitle: '把图片拖到页面任意位置，看它如何变成 token：图块、特征、投影和回答。',
+    language: '语言', model: '模型',
+    model_default: '自带模型', model_seed: '课程尺寸（seed 预设，随机权重）',
+    input_title: '模型看到的图像', choose_file: '选择图片…', sample_image: '使用示例图片',
+    drop_hint: '或拖放 / 粘贴到页面任意位置',
+    vision_title: '视觉编码器（冻结）',
+    vision_explain: '每一行是一个图块的特征向量；把鼠标移到图块上可找到对应的行。',
+    projection_title: '投影层（可训练）',
+    sequence_title: 'LLM 实际收到的输入',
+    generation_title: '生成', ask: '提问',
+    status_loading: '正在加载模型…', status_ready: '就绪', status_busy: '计算中…',
+    patch_info: (r, c, i) => `图块（第 ${r} 行，第 ${c} 列）→ 图像 token ${i}`,
+    token_info: (i, piece) => `文本 token ${i}：“${piece}”`,
+    frozen: '冻结', trainable: '可训练', params: '个参数',
+    part_vision: '视觉编码器', part_projector: '投影层', part_llm: 'LLM',
+    untrained: (preset, seed) => `未训练的 ${preset} 模型：权重由种子 ${seed} 随机生成。形状是真实的；在加载训练好的模型之前，输出的文字只是噪声。`,
+    trained: (name) => `已训练模型“${name}”。`,
+    speed: (n, tps) => `${n} 个 token，每秒 ${tps.toFixed(1)} 个`,
+    attention_of: (piece) => `“${piece}”对图像的注意力（各层各头平均）`,
+    task_caption: '描述图片', task_question: '提一个问题',
+    caption_prompt: '描述这张图片', question_prompt: '圆形是什么颜色？',
+    err_prefix: '无法使用：',
+  },
+};
+
+let lang = (navigator.language || 'en').toLowerCase().startsWith('zh') ? 'zh' : 'en';
+const listeners = [];
+
+export function t(key, ...args) {
+  const value = STRINGS[lang][key] ?? STRINGS.en[key] ?? key;
+  return typeof value === 'function' ? value(...args) : value;
+}
+
+export function getLang() { return lang; }
+
+export function setLang(next) {
+  lang = STRINGS[next] ? next : 'en';
+  document.documentElement.lang = lang === 'zh' ? 'zh-CN' : 'en';
+  for (const el of document.querySelectorAll('[data-i18n]')) el.textContent = t(el.dataset.i18n);
+  for (const fn of listeners) fn(lang);
+}
+
+export function onLangChange(fn) { listeners.push(fn); }

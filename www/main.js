@@ -1,0 +1,271 @@
+// The page: wires the inputs, the model worker and the views. Every number drawn here comes
+// from a tensor the wasm model computed for the current image.
+
+import { ModelClient } from './model-client.js';
+import { t, setLang, getLang, onLangChange } from './i18n.js';
+import { InputView } from './views/input.js';
+import { TokenStrip } from './views/tokens.js';
+import { drawMatrix } from './views/matrix.js';
+
+const $ = (id) => document.getElementById(id);
+const GRID = 14;
+const IMAGE_TOKENS = GRID * GRID;
+
+const state = { config: null, features: null, sequence: null, imageUrl: null, lastImage: null, tokens: [], busy: false };
+
+const client = new ModelClient((message) => {
+  showError(`${message} (the model was restarted)`);
+  loadModel();
+});
+
+function setStatus(kind) {
+  const el = $('status');
+  el.dataset.state = kind;
+  el.textContent = t(`status_${kind}`);
+}
+
+function showError(message) {
+  const el = $('error');
+  el.textContent = t('err_prefix') + message;
+  el.hidden = false;
+}
+
+function clearError() { $('error').hidden = true; $('error').textContent = ''; }
+
+const shapeText = (dims) => `(${dims.join(', ')})`;
+
+// --- views -------------------------------------------------------------------------------
+
+const inputView = new InputView($('input-canvas'), {
+  onHover: (i) => {
+    inputView.setHighlight(i);
+    strip.highlight(i);
+    showPatch(i);
+  },
+});
+
+const strip = new TokenStrip($('token-strip'), {
+  onHover: (pos) => {
+    const isImage = pos >= 0 && pos < IMAGE_TOKENS;
+    inputView.setHighlight(isImage ? pos : -1);
+    strip.highlight(pos);
+    if (isImage) showPatch(pos);
+    else if (pos >= IMAGE_TOKENS && state.sequence) {
+      const i = pos - IMAGE_TOKENS;
+      $('patch-info').textContent = t('token_info', i, state.sequence.pieces[i]);
+    }
+  },
+});
+
+function showPatch(i) {
+  if (i < 0) { $('patch-info').textContent = ''; drawFeatures(-1); return; }
+  $('patch-info').textContent = t('patch_info', Math.floor(i / GRID), i % GRID, i);
+  drawFeatures(i);
+}
+
+function drawFeatures(row) {
+  if (!state.features) return;
+  const [, rows, cols] = state.features.shape;
+  drawMatrix($('features-canvas'), state.features.data, rows, cols, row);
+}
+
+function showCounts(counts) {
+  const rows = [
+    [t('part_vision'), counts.vision_encoder, t('frozen')],
+    [t('part_projector'), counts.projector, t('trainable')],
+    [t('part_llm'), counts.llm, t('frozen')],
+  ];
+  $('param-counts').replaceChildren(...rows.map(([name, n, tag]) => {
+    const tr = document.createElement('tr');
+    for (const text of [name, `${n.toLocaleString()} ${t('params')}`, tag]) {
+      const td = document.createElement('td');
+      td.textContent = text;
+      tr.append(td);
+    }
+    tr.lastChild.className = tag === t('frozen') ? 'frozen' : 'trainable';
+    return tr;
+  }));
+}
+
+function showModelLabel(label) {
+  $('model-label').textContent = label.trained ? t('trained', label.name) : t('untrained', label.preset, label.seed);
+}
+
+// --- model -------------------------------------------------------------------------------
+
+let modelInfo = null;
+
+async function loadModel() {
+  setStatus('loading');
+  try {
+    const preset = $('preset-switch').value;
+    modelInfo = await client.request({ type: 'load', preset, seed: 0 });
+    state.config = modelInfo.config;
+    showCounts(modelInfo.counts);
+    showModelLabel(modelInfo.label);
+    setStatus('ready');
+    if (state.lastImage) runImage(state.lastImage);
+  } catch (e) {
+    setStatus('ready');
+    showError(e.message);
+  }
+}
+
+function currentPrompt() {
+  const task = $('task-select').value;
+  return { task, text: $('prompt-text').value };
+}
+
+async function runImage(image) {
+  if (state.busy) return;
+  state.busy = true;
+  clearError();
+  setStatus('busy');
+  state.tokens = [];
+  $('output').textContent = '';
+  $('speed').textContent = '';
+  $('generated-tokens').replaceChildren();
+  $('candidates').replaceChildren();
+  const { task, text } = currentPrompt();
+  try {
+    const done = await client.request(
+      { type: 'run', image, task, text, options: { temperature: 0, topK: 0, seed: 0, maxNewTokens: 48 } },
+      onStage,
+    );
+    state.lastImage = image;
+    $('speed').textContent = t('speed', done.tokens, done.tokensPerSecond);
+  } catch (e) {
+    showError(e.message);
+  } finally {
+    state.busy = false;
+    setStatus('ready');
+  }
+}
+
+function onStage(msg) {
+  const cfg = state.config;
+  if (msg.stage === 'input') {
+    inputView.setImage(msg.rgba);
+    const c = document.createElement('canvas');
+    c.width = c.height = 224;
+    c.getContext('2d').putImageData(new ImageData(new Uint8ClampedArray(msg.rgba), 224, 224), 0, 0);
+    state.imageUrl = c.toDataURL();
+    $('input-shape').textContent = `224 × 224 × 3 → ${shapeText(msg.tensorShape)}, ${GRID} × ${GRID} = ${IMAGE_TOKENS} patches of 16 × 16`;
+  } else if (msg.stage === 'encode') {
+    state.features = msg.features;
+    drawFeatures(-1);
+    $('vision-shape').textContent = `${shapeText([1, 3, 224, 224])} → ${shapeText(msg.features.shape)}  (${msg.ms.toFixed(0)} ms)`;
+  } else if (msg.stage === 'project') {
+    const [dt, dv] = msg.weight.shape;
+    drawMatrix($('projector-canvas'), msg.weight.data, dt, dv);
+    $('projection-shape').textContent =
+      `${shapeText(state.features.shape)} → ${cfg.projector.kind} ${dv} → ${dt} → ${shapeText(msg.tokens.shape)}  (${msg.ms.toFixed(1)} ms)`;
+  } else if (msg.stage === 'prefill') {
+    state.sequence = msg.sequence;
+    strip.render(msg.sequence, state.imageUrl);
+    const textCount = msg.sequence.pieces.length;
+    $('sequence-shape').textContent =
+      `[${IMAGE_TOKENS} image tokens | ${textCount} text tokens] → ${shapeText(msg.sequence.shape)}  (prefill ${msg.ms.toFixed(0)} ms)`;
+  } else if (msg.type === 'token') {
+    addToken(msg.token);
+  }
+}
+
+function addToken(token) {
+  state.tokens.push(token);
+  if (!token.is_eos) $('output').textContent = token.text;
+  const chip = document.createElement('button');
+  chip.type = 'button';
+  chip.className = 'tok tok-gen';
+  chip.textContent = token.piece.replace(/ /g, '␣');
+  chip.addEventListener('click', () => selectToken(state.tokens.indexOf(token), chip));
+  $('generated-tokens').append(chip);
+}
+
+function selectToken(index, chip) {
+  const token = state.tokens[index];
+  for (const c of $('generated-tokens').children) c.classList.toggle('active', c === chip);
+  const { shape, data } = token.image_attention; // (layers, heads, 196)
+  const planes = shape[0] * shape[1];
+  const mean = new Float32Array(IMAGE_TOKENS);
+  for (let p = 0; p < planes; p++) for (let i = 0; i < IMAGE_TOKENS; i++) mean[i] += data[p * IMAGE_TOKENS + i] / planes;
+  inputView.setAttention(mean);
+  const title = document.createElement('p');
+  title.textContent = t('attention_of', token.piece);
+  const list = document.createElement('ol');
+  for (const c of token.top) {
+    const li = document.createElement('li');
+    li.textContent = `“${c.piece}” ${(c.probability * 100).toFixed(1)}%`;
+    list.append(li);
+  }
+  $('candidates').replaceChildren(title, list);
+}
+
+// --- inputs ------------------------------------------------------------------------------
+
+function acceptFile(file) {
+  if (!file) return;
+  runImage(file);
+}
+
+document.addEventListener('dragover', (e) => { e.preventDefault(); document.body.classList.add('dragging'); });
+document.addEventListener('dragleave', () => document.body.classList.remove('dragging'));
+document.addEventListener('drop', (e) => {
+  e.preventDefault();
+  document.body.classList.remove('dragging');
+  acceptFile(e.dataTransfer?.files?.[0]);
+});
+document.addEventListener('paste', (e) => {
+  const item = [...(e.clipboardData?.items ?? [])].find((i) => i.kind === 'file');
+  if (item) acceptFile(item.getAsFile());
+});
+$('file-input').addEventListener('change', (e) => { acceptFile(e.target.files[0]); e.target.value = ''; });
+
+// A simple drawn scene, so the page can be tried without a file at hand.
+function sampleImage() {
+  const c = new OffscreenCanvas(320, 240);
+  const g = c.getContext('2d');
+  const bg = g.createLinearGradient(0, 0, 320, 240);
+  bg.addColorStop(0, '#dfe6ee');
+  bg.addColorStop(1, '#b8c4d0');
+  g.fillStyle = bg;
+  g.fillRect(0, 0, 320, 240);
+  g.fillStyle = '#d22';
+  g.beginPath(); g.arc(110, 80, 36, 0, 2 * Math.PI); g.fill();
+  g.fillStyle = '#23c';
+  g.fillRect(180, 140, 60, 60);
+  return c.convertToBlob({ type: 'image/png' });
+}
+$('sample-button').addEventListener('click', async () => acceptFile(await sampleImage()));
+
+function fillTasks() {
+  const select = $('task-select');
+  const previous = select.value || 'caption';
+  select.replaceChildren(...['caption', 'question'].map((task) => {
+    const o = document.createElement('option');
+    o.value = task;
+    o.textContent = t(`task_${task}`);
+    return o;
+  }));
+  select.value = previous;
+  $('prompt-text').value = t(previous === 'caption' ? 'caption_prompt' : 'question_prompt');
+}
+$('task-select').addEventListener('change', () => {
+  $('prompt-text').value = t($('task-select').value === 'caption' ? 'caption_prompt' : 'question_prompt');
+});
+$('prompt-form').addEventListener('submit', (e) => {
+  e.preventDefault();
+  if (state.lastImage) runImage(state.lastImage);
+});
+
+$('lang-switch').addEventListener('change', (e) => setLang(e.target.value));
+onLangChange(() => {
+  fillTasks();
+  if (modelInfo) { showCounts(modelInfo.counts); showModelLabel(modelInfo.label); }
+  setStatus($('status').dataset.state);
+});
+$('preset-switch').addEventListener('change', loadModel);
+
+$('lang-switch').value = getLang();
+setLang(getLang());
+loadModel();
