@@ -11,7 +11,10 @@ const $ = (id) => document.getElementById(id);
 const GRID = 14;
 const IMAGE_TOKENS = GRID * GRID;
 
-const state = { config: null, features: null, sequence: null, imageUrl: null, lastImage: null, tokens: [], busy: false };
+const state = {
+  config: null, features: null, sequence: null, imageUrl: null, lastImage: null, tokens: [], busy: false,
+  selectedToken: -1, hoveredPatch: -1,
+};
 
 const client = new ModelClient((message) => {
   showError(`${message} (the model was restarted)`);
@@ -41,8 +44,12 @@ const inputView = new InputView($('input-canvas'), {
     inputView.setHighlight(i);
     strip.highlight(i);
     showPatch(i);
+    if (i >= 0) { state.hoveredPatch = i; if ($('vision-query').value === 'patch') updateVisionAttention(); }
   },
 });
+
+// The vision encoder's attention, on its own copy of the image.
+const attentionView = new InputView($('vision-attention-canvas'), { onHover: (i) => attentionView.setHighlight(i) });
 
 const strip = new TokenStrip($('token-strip'), {
   onHover: (pos) => {
@@ -87,6 +94,70 @@ function showCounts(counts) {
   }));
 }
 
+function fillSelect(select, options) {
+  const previous = select.value;
+  select.replaceChildren(...options.map(([value, text]) => {
+    const o = document.createElement('option');
+    o.value = value;
+    o.textContent = text;
+    return o;
+  }));
+  if ([...select.options].some((o) => o.value === previous)) select.value = previous;
+}
+
+function fillAttentionSelects() {
+  if (!state.config) return;
+  const { vision, llm } = state.config;
+  const range = (n) => [...Array(n).keys()];
+  fillSelect($('vision-layer'), range(vision.layers).map((l) => [l, `${l + 1} / ${vision.layers}`]));
+  if (!$('vision-layer').dataset.touched) $('vision-layer').value = vision.layers - 1;
+  fillSelect($('vision-head'), [[-1, t('mean')], ...range(vision.heads).map((h) => [h, `${h + 1}`])]);
+  fillSelect($('token-layer'), [[-1, t('all_layers')], ...range(llm.layers).map((l) => [l, `${l + 1} / ${llm.layers}`])]);
+  fillSelect($('token-head'), [[-1, t('mean')], ...range(llm.heads).map((h) => [h, `${h + 1}`])]);
+}
+
+let attentionInFlight = false;
+let attentionPending = false;
+
+/// Asks the worker for one row of vision attention and draws its 196 patch weights.
+async function updateVisionAttention() {
+  if (!state.features) return;
+  if (attentionInFlight) { attentionPending = true; return; }
+  attentionInFlight = true;
+  const layer = Number($('vision-layer').value);
+  const head = Number($('vision-head').value);
+  const fromPatch = $('vision-query').value === 'patch' && state.hoveredPatch >= 0;
+  const query = fromPatch ? 1 + state.hoveredPatch : 0;
+  try {
+    const { row } = await client.request({ type: 'visionAttention', layer, head, query });
+    attentionView.setAttention(row.slice(1));
+    attentionView.setHighlight(fromPatch ? state.hoveredPatch : -1);
+    $('vision-attention-caption').textContent = t('vision_attention_caption', layer + 1, t('head_label', head),
+      fromPatch ? t('from_patch', state.hoveredPatch) : 'CLS');
+  } catch (e) {
+    showError(e.message);
+  } finally {
+    attentionInFlight = false;
+    if (attentionPending) { attentionPending = false; updateVisionAttention(); }
+  }
+}
+for (const id of ['vision-layer', 'vision-head', 'vision-query']) {
+  $(id).addEventListener('change', () => { $(id).dataset.touched = '1'; updateVisionAttention(); });
+}
+for (const id of ['token-layer', 'token-head']) {
+  $(id).addEventListener('change', () => { if (state.selectedToken >= 0) selectToken(state.selectedToken); });
+}
+
+function drawPca(rgb) {
+  const canvas = $('pca-canvas');
+  const ctx = canvas.getContext('2d');
+  const img = ctx.createImageData(GRID, GRID);
+  for (let i = 0; i < IMAGE_TOKENS; i++) {
+    img.data.set([rgb[i * 3], rgb[i * 3 + 1], rgb[i * 3 + 2], 255], i * 4);
+  }
+  ctx.putImageData(img, 0, 0);
+}
+
 function showModelLabel(label) {
   $('model-label').textContent = label.trained ? t('trained', label.name) : t('untrained', label.preset, label.seed);
 }
@@ -99,8 +170,12 @@ async function loadModel() {
   setStatus('loading');
   try {
     const preset = $('preset-switch').value;
-    modelInfo = await client.request({ type: 'load', preset, seed: 0 });
+    modelInfo = await client.request({ type: 'load', preset, seed: 0 }, (msg) => {
+      if (msg.type === 'progress') $('status').textContent = t(`loading_${msg.text}`);
+    });
     state.config = modelInfo.config;
+    fillAttentionSelects();
+    fillTasks();
     showCounts(modelInfo.counts);
     showModelLabel(modelInfo.label);
     setStatus('ready');
@@ -122,6 +197,7 @@ async function runImage(image) {
   clearError();
   setStatus('busy');
   state.tokens = [];
+  state.selectedToken = -1;
   $('output').textContent = '';
   $('speed').textContent = '';
   $('generated-tokens').replaceChildren();
@@ -154,6 +230,9 @@ function onStage(msg) {
   } else if (msg.stage === 'encode') {
     state.features = msg.features;
     drawFeatures(-1);
+    drawPca(msg.pca);
+    attentionView.image = inputView.image;
+    updateVisionAttention();
     $('vision-shape').textContent = `${shapeText([1, 3, 224, 224])} → ${shapeText(msg.features.shape)}  (${msg.ms.toFixed(0)} ms)`;
   } else if (msg.stage === 'project') {
     const [dt, dv] = msg.weight.shape;
@@ -178,17 +257,32 @@ function addToken(token) {
   chip.type = 'button';
   chip.className = 'tok tok-gen';
   chip.textContent = token.piece.replace(/ /g, '␣');
-  chip.addEventListener('click', () => selectToken(state.tokens.indexOf(token), chip));
+  chip.addEventListener('click', () => selectToken(state.tokens.indexOf(token)));
   $('generated-tokens').append(chip);
 }
 
-function selectToken(index, chip) {
+/// The selected generated token's attention over the 196 image positions: one layer and head,
+/// or the mean over either, drawn over the input image.
+function selectToken(index) {
+  state.selectedToken = index;
   const token = state.tokens[index];
-  for (const c of $('generated-tokens').children) c.classList.toggle('active', c === chip);
+  [...$('generated-tokens').children].forEach((c, i) => c.classList.toggle('active', i === index));
   const { shape, data } = token.image_attention; // (layers, heads, 196)
-  const planes = shape[0] * shape[1];
+  const [layers, heads] = shape;
+  const layer = Number($('token-layer').value);
+  const head = Number($('token-head').value);
   const mean = new Float32Array(IMAGE_TOKENS);
-  for (let p = 0; p < planes; p++) for (let i = 0; i < IMAGE_TOKENS; i++) mean[i] += data[p * IMAGE_TOKENS + i] / planes;
+  let planes = 0;
+  for (let l = 0; l < layers; l++) {
+    if (layer >= 0 && l !== layer) continue;
+    for (let h = 0; h < heads; h++) {
+      if (head >= 0 && h !== head) continue;
+      const offset = (l * heads + h) * IMAGE_TOKENS;
+      for (let i = 0; i < IMAGE_TOKENS; i++) mean[i] += data[offset + i];
+      planes += 1;
+    }
+  }
+  for (let i = 0; i < IMAGE_TOKENS; i++) mean[i] /= planes;
   inputView.setAttention(mean);
   const title = document.createElement('p');
   title.textContent = t('attention_of', token.piece);
@@ -238,6 +332,13 @@ function sampleImage() {
 }
 $('sample-button').addEventListener('click', async () => acceptFile(await sampleImage()));
 
+/// The default prompt of a task. With the lesson-sized model, the English caption prompt is 20
+/// tokens long, so the LLM input is (1, 216, 512) exactly as the lesson prints it.
+function defaultPrompt(task) {
+  if (task !== 'caption') return t('question_prompt');
+  return state.config?.name === 'seed' ? t('seed_caption_prompt') : t('caption_prompt');
+}
+
 function fillTasks() {
   const select = $('task-select');
   const previous = select.value || 'caption';
@@ -248,11 +349,9 @@ function fillTasks() {
     return o;
   }));
   select.value = previous;
-  $('prompt-text').value = t(previous === 'caption' ? 'caption_prompt' : 'question_prompt');
+  $('prompt-text').value = defaultPrompt(previous);
 }
-$('task-select').addEventListener('change', () => {
-  $('prompt-text').value = t($('task-select').value === 'caption' ? 'caption_prompt' : 'question_prompt');
-});
+$('task-select').addEventListener('change', () => { $('prompt-text').value = defaultPrompt($('task-select').value); });
 $('prompt-form').addEventListener('submit', (e) => {
   e.preventDefault();
   if (state.lastImage) runImage(state.lastImage);
@@ -261,6 +360,7 @@ $('prompt-form').addEventListener('submit', (e) => {
 $('lang-switch').addEventListener('change', (e) => setLang(e.target.value));
 onLangChange(() => {
   fillTasks();
+  fillAttentionSelects();
   if (modelInfo) { showCounts(modelInfo.counts); showModelLabel(modelInfo.label); }
   setStatus($('status').dataset.state);
 });

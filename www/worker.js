@@ -2,6 +2,7 @@
 // posts every stage's tensors back as soon as they exist. The page never blocks on the model.
 
 import init, { VlmExplainer } from '../pkg/vlm_explainer.js';
+import { pcaColours } from './pca.js';
 
 const MODEL_DIR = new URL('./model/', import.meta.url);
 // Largest side sent to the model; bigger images are scaled down first (the model only ever
@@ -32,7 +33,9 @@ async function fetchModelFiles(files) {
   return { weights: new Uint8Array(weights), config, tokenizer: new Uint8Array(tokenizer) };
 }
 
-async function load({ preset, seed }) {
+async function load(id, { preset, seed }) {
+  const progress = (text) => post({ type: 'progress', id, text });
+  progress('wasm');
   await ready;
   const started = performance.now();
   let label;
@@ -40,15 +43,19 @@ async function load({ preset, seed }) {
   if (preset === 'default') {
     const manifest = await (await get('manifest.json')).json();
     if (manifest.files) {
+      progress('fetch');
       const files = await fetchModelFiles(manifest.files);
+      progress('weights');
       next = new VlmExplainer(files.weights, files.config, files.tokenizer);
       label = { trained: true, name: JSON.parse(files.config).name };
     } else {
       const { preset: fallback, seed: fallbackSeed } = manifest.fallback;
+      progress('random');
       next = VlmExplainer.fromPreset(fallback, fallbackSeed);
       label = { trained: false, preset: fallback, seed: fallbackSeed };
     }
   } else {
+    progress('random');
     next = VlmExplainer.fromPreset(preset, seed);
     label = { trained: false, preset, seed };
   }
@@ -93,7 +100,8 @@ async function run(id, { image, task, text, options }) {
   post({ type: 'stage', id, stage: 'input', rgba, ms: performance.now() - t0, tensorShape: [1, 3, 224, 224] }, [rgba.buffer]);
 
   const [features, encodeMs] = time(() => model.encode());
-  post({ type: 'stage', id, stage: 'encode', features, ms: encodeMs });
+  const [, rows, cols] = features.shape;
+  post({ type: 'stage', id, stage: 'encode', features, pca: pcaColours(features.data, rows, cols), ms: encodeMs });
 
   const [tokens, projectMs] = time(() => model.project());
   post({ type: 'stage', id, stage: 'project', tokens, weight: model.projectorWeight(), ms: projectMs });
@@ -119,7 +127,7 @@ async function run(id, { image, task, text, options }) {
 self.onmessage = async ({ data }) => {
   const { id, type } = data;
   try {
-    if (type === 'load') post({ type: 'loaded', id, ...(await load(data)) });
+    if (type === 'load') post({ type: 'loaded', id, ...(await load(id, data)) });
     else if (type === 'run') await run(id, data);
     else if (type === 'visionAttention') {
       const row = model.visionAttention(data.layer, data.head, data.query);

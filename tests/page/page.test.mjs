@@ -51,9 +51,29 @@ test('a dropped PNG goes through every stage and the page shows each', async () 
   const active = await page.locator('[data-testid="token-strip"] > .active').getAttribute('data-pos');
   assert.equal(Number(active), row * 14 + col);
 
-  // Selecting a generated token draws its attention over the image.
+  // The vision encoder's views: a PCA colour map and an attention map, both drawn.
+  const distinct = (sel) => page.locator(sel).evaluate((c) => {
+    const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+    const seen = new Set();
+    for (let i = 0; i < d.length; i += 4 * 7) seen.add(`${d[i]},${d[i + 1]},${d[i + 2]}`);
+    return seen.size;
+  });
+  assert.ok(await distinct('#pca-canvas') > 20, 'the PCA map varies over the patches');
+  assert.ok(await distinct('[data-testid="vision-attention"]') > 20, 'the vision attention map is drawn');
+
+  // Selecting a generated token draws its attention over the image: the canvas changes.
+  const snapshot = () => page.locator('[data-testid="input-canvas"]').evaluate((c) =>
+    Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data.filter((_, i) => i % 64 === 0)));
+  await page.mouse.move(0, 0);
+  const before = await snapshot();
   await page.locator('#generated-tokens > button').first().click();
+  const after = await snapshot();
+  const changed = before.filter((v, i) => v !== after[i]).length;
+  assert.ok(changed > before.length / 4, `the attention heat map covers the image (${changed} of ${before.length} samples changed)`);
   assert.match(await page.locator('#candidates').textContent(), /%/);
+  await page.selectOption('#token-layer', '0');
+  await page.selectOption('#token-head', '1');
+  assert.notDeepEqual(await snapshot(), after, 'one layer and head differ from the mean');
   await page.screenshot({ path: path.join(OUT, 'page-after-drop.png'), fullPage: true });
 
   assert.deepEqual(consoleErrors, []);
@@ -83,4 +103,29 @@ test('a file that is not an image shows an error, and a good image after it stil
   assert.equal(await error.isHidden(), true);
   assert.ok((await page.locator('[data-testid="output"]').textContent()).length > 0);
   assert.deepEqual(consoleErrors, []);
+});
+
+test('the lesson-sized model shows the lesson\'s own shapes', async () => {
+  const { page, consoleErrors } = await openPage(browser, server.url);
+  await page.selectOption('[data-testid="preset-switch"]', 'seed');
+  await page.waitForSelector('[data-testid="status"][data-state="ready"]', { timeout: 300_000 });
+  await page.waitForFunction(() => document.querySelector('#model-label').textContent.includes('seed'));
+  await dropFile(page, 'scene.png', 'image/png', PNG);
+  await waitForRun(page);
+  const text = (id) => page.locator(`#${id}`).textContent();
+  assert.match(await text('vision-shape'), /\(1, 196, 768\)/);
+  assert.match(await text('projection-shape'), /\(1, 196, 768\) → linear 768 → 512 → \(1, 196, 512\)/);
+  assert.match(await text('sequence-shape'), /20 text tokens\] → \(1, 216, 512\)/);
+  assert.match(await text('model-label'), /random weights/);
+  await page.screenshot({ path: path.join(OUT, 'page-seed-preset.png'), fullPage: true });
+  assert.deepEqual(consoleErrors, []);
+});
+
+test('on a 375 px wide phone the page fits the screen', async () => {
+  const { page } = await openPage(browser, server.url, { width: 375, height: 740 });
+  await dropFile(page, 'scene.png', 'image/png', PNG);
+  await waitForRun(page);
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  assert.ok(overflow <= 0, `the page is ${overflow}px wider than the screen`);
+  await page.screenshot({ path: path.join(OUT, 'page-phone.png'), fullPage: true });
 });
