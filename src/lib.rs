@@ -19,6 +19,13 @@ pub mod generate;
 pub mod weights;
 pub mod training;
 pub mod explainer;
+pub mod clip;
+pub mod batch;
+pub mod evaluate;
+#[cfg(feature = "cli")]
+pub mod pipeline;
+pub mod shapes_world;
+pub mod tokenizer_train;
 
 #[cfg(target_arch = "wasm32")]
 pub mod wasm;

@@ -65,8 +65,18 @@ impl Llm {
 
     /// Runs embeddings (b, t, D_t) at positions `cache.len() ..`, appending to the cache if given.
     pub fn forward(&self, embeds: &Tensor, cache: Option<&mut KvCache>, want_attentions: bool) -> Result<LlmOutput> {
-        let (_, t, _) = embeds.dims3()?;
         let past = cache.as_ref().map_or(0, |c| c.len);
+        self.run(embeds, past, cache, want_attentions)
+    }
+
+    /// Runs embeddings at positions `start ..` without a cache: text-only pretraining puts the
+    /// text where it will sit after the image tokens, so those positions are the trained ones.
+    pub fn forward_at(&self, embeds: &Tensor, start: usize) -> Result<Tensor> {
+        Ok(self.run(embeds, start, None, false)?.hidden)
+    }
+
+    fn run(&self, embeds: &Tensor, past: usize, cache: Option<&mut KvCache>, want_attentions: bool) -> Result<LlmOutput> {
+        let (_, t, _) = embeds.dims3()?;
         if past + t > self.max_seq_len {
             candle_core::bail!(
                 "the sequence would be {} positions long; the LLM's context holds {}",
@@ -78,7 +88,9 @@ impl Llm {
         let positions = Tensor::arange(past as u32, (past + t) as u32, device)?;
         let mut x = embeds.broadcast_add(&self.wpe.forward(&positions)?)?;
         // One new query sees every earlier position: no mask is needed.
-        let mask = if t > 1 { Some(causal_mask(t, past, device)?) } else { None };
+        // Keys are the cached positions plus the new ones (a position offset alone adds none).
+        let cached = cache.as_ref().map_or(0, |c| c.len);
+        let mask = if t > 1 { Some(causal_mask(t, cached, device)?) } else { None };
         let mut attentions = Vec::new();
         let mut cache = cache;
         for (i, block) in self.blocks.iter().enumerate() {

@@ -52,7 +52,7 @@ impl TextTokenizer {
         Self::wrap(inner)
     }
 
-    fn wrap(inner: Tokenizer) -> Result<Self> {
+    pub(crate) fn wrap(inner: Tokenizer) -> Result<Self> {
         let id = |name: &str| {
             inner
                 .token_to_id(name)

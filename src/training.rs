@@ -16,10 +16,12 @@ pub enum Part {
     VisionEncoder,
     Projector,
     Llm,
+    /// The CLIP heads and text encoder of vision pretraining (never shipped).
+    Clip,
 }
 
 impl Part {
-    pub const ALL: [Part; 3] = [Part::VisionEncoder, Part::Projector, Part::Llm];
+    pub const ALL: [Part; 4] = [Part::VisionEncoder, Part::Projector, Part::Llm, Part::Clip];
 
     /// The prefix of this part's weight names.
     pub fn prefix(self) -> &'static str {
@@ -27,6 +29,7 @@ impl Part {
             Part::VisionEncoder => "vision_encoder.",
             Part::Projector => "projector.",
             Part::Llm => "llm.",
+            Part::Clip => "clip.",
         }
     }
 
@@ -47,26 +50,41 @@ impl PartlyFrozen {
         // Make (or find) every variable, then rebuild the model: trainable parts on the variables
         // themselves, frozen parts on detached tensors that share their storage.
         Vlm::new(config, VarBuilder::from_varmap(varmap, DType::F32, device))?;
+        let vb = Self::builder(varmap, trainable, device);
+        let vlm = Vlm::new(config, vb)?;
+        let trainable = Self::trainable_vars(varmap, trainable);
+        Ok(Self { vlm, trainable })
+    }
+
+    /// A VarBuilder over `varmap` whose tensors carry gradients only for `trainable` parts.
+    /// Variables must already exist in `varmap`.
+    pub fn builder(varmap: &VarMap, trainable: &[Part], device: &Device) -> VarBuilder<'static> {
         let data = varmap.data().lock().expect("the VarMap lock is never poisoned");
-        let mut tensors = HashMap::new();
-        let mut vars = Vec::new();
-        for (name, var) in data.iter() {
-            let train = Part::of(name).is_some_and(|p| trainable.contains(&p));
-            if train {
-                vars.push((name.clone(), var.clone()));
-                tensors.insert(name.clone(), var.as_tensor().clone());
-            } else {
-                tensors.insert(name.clone(), var.as_tensor().detach());
-            }
-        }
+        let tensors: HashMap<String, Tensor> = data
+            .iter()
+            .map(|(name, var)| {
+                let train = Part::of(name).is_some_and(|p| trainable.contains(&p));
+                let t = if train { var.as_tensor().clone() } else { var.as_tensor().detach() };
+                (name.clone(), t)
+            })
+            .collect();
+        VarBuilder::from_tensors(tensors, DType::F32, device)
+    }
+
+    /// (name, variable) of every weight of the `trainable` parts, sorted by name.
+    pub fn trainable_vars(varmap: &VarMap, trainable: &[Part]) -> Vec<(String, Var)> {
+        let data = varmap.data().lock().expect("the VarMap lock is never poisoned");
+        let mut vars: Vec<(String, Var)> = data
+            .iter()
+            .filter(|(name, _)| Part::of(name).is_some_and(|p| trainable.contains(&p)))
+            .map(|(name, var)| (name.clone(), var.clone()))
+            .collect();
         vars.sort_by(|a, b| a.0.cmp(&b.0));
-        let vlm = Vlm::new(config, VarBuilder::from_tensors(tensors, DType::F32, device))?;
-        Ok(Self { vlm, trainable: vars })
+        vars
     }
 
     pub fn optimizer(&self, lr: f64) -> Result<AdamW> {
-        let params = ParamsAdamW { lr, weight_decay: 0.0, ..Default::default() };
-        AdamW::new(self.trainable.iter().map(|(_, v)| v.clone()).collect(), params)
+        adamw(&self.trainable, lr)
     }
 
     /// Number of trainable values.
@@ -88,4 +106,10 @@ pub fn train_step(
     let loss = model.vlm.text_loss(&image_tokens, text_ids, loss_mask)?;
     optimizer.backward_step(&loss)?;
     loss.to_scalar::<f32>()
+}
+
+/// AdamW over `vars`, without weight decay (the models here are small and the data endless).
+pub fn adamw(vars: &[(String, Var)], lr: f64) -> Result<AdamW> {
+    let params = ParamsAdamW { lr, weight_decay: 0.0, ..Default::default() };
+    AdamW::new(vars.iter().map(|(_, v)| v.clone()).collect(), params)
 }

@@ -66,7 +66,24 @@ impl Vlm {
         let hidden = self.llm.forward(&self.llm_input(image_tokens, text_ids)?, None, false)?.hidden;
         // Positions n - 1 .. n + t - 2 predict text tokens 0 .. t - 1; token 0 is always BOS and
         // never a target, so start at position n.
-        let logits = self.llm.logits(&hidden.narrow(1, n, t - 1)?)?; // (b, t - 1, vocab)
+        self.next_token_loss(&hidden.narrow(1, n, t - 1)?, text_ids, loss_mask)
+    }
+
+    /// The same loss with no image: the LLM's text-only pretraining. The text sits at the
+    /// positions it takes after the image tokens.
+    pub fn text_only_loss(&self, text_ids: &Tensor, loss_mask: &Tensor) -> Result<Tensor> {
+        let (_, t) = text_ids.dims2()?;
+        if t < 2 {
+            bail!("a training text needs at least two tokens, got {t}");
+        }
+        let hidden = self.llm.forward_at(&self.llm.embed_tokens(text_ids)?, self.num_image_tokens())?;
+        self.next_token_loss(&hidden.narrow(1, 0, t - 1)?, text_ids, loss_mask)
+    }
+
+    /// `hidden` (b, t - 1, D_t) predicts text tokens 1 .. t - 1; mean over the masked ones.
+    fn next_token_loss(&self, hidden: &Tensor, text_ids: &Tensor, loss_mask: &Tensor) -> Result<Tensor> {
+        let t = text_ids.dim(1)?;
+        let logits = self.llm.logits(hidden)?; // (b, t - 1, vocab)
         let targets = text_ids.narrow(1, 1, t - 1)?.contiguous()?;
         let mask = loss_mask.narrow(1, 1, t - 1)?;
         let log_probs = candle_nn::ops::log_softmax(&logits, D::Minus1)?;

@@ -13,7 +13,7 @@ use crate::sampling::Rng;
 
 /// Most a noise tile's channel moves away from the base tint: enough to see, far too little to
 /// reach any object colour.
-const NOISE_SHIFT: f32 = 16.0;
+const NOISE_SHIFT: f32 = 12.0;
 
 fn solid(rgb: Rgb, anti_alias: bool) -> Paint<'static> {
     let mut paint = Paint::default();
@@ -59,7 +59,8 @@ fn outline(shape: Shape, cx: f32, cy: f32, r: f32) -> Option<Path> {
         }
         Shape::Star => {
             // Inner radius 0.45r (a regular star's is 0.38r) keeps the small star's centre solid.
-            let corners = (0..10).map(|i| (if i % 2 == 0 { r } else { 0.45 * r }, -FRAC_PI_2 + i as f32 * PI / 5.0));
+            let corners =
+                (0..10).map(|i| (if i % 2 == 0 { r } else { 0.45 * r }, -FRAC_PI_2 + i as f32 * PI / 5.0));
             polygon(cx, cy, corners)
         }
         Shape::Hexagon => polygon(cx, cy, (0..6).map(|i| (r, i as f32 * TAU / 6.0))),
@@ -98,7 +99,12 @@ fn draw_background(pixmap: &mut Pixmap, background: &Background) -> Option<()> {
                     let rgb = [shift(base[0]), shift(base[1]), shift(base[2])];
                     let (x, y, t) = ((col * tile) as f32, (row * tile) as f32, *tile as f32);
                     // Tiles sit on whole pixels, so they need no anti-aliasing.
-                    pixmap.fill_rect(Rect::from_xywh(x, y, t, t)?, &solid(rgb, false), Transform::identity(), None);
+                    pixmap.fill_rect(
+                        Rect::from_xywh(x, y, t, t)?,
+                        &solid(rgb, false),
+                        Transform::identity(),
+                        None,
+                    );
                 }
             }
         }
@@ -111,7 +117,13 @@ fn draw(scene: &Scene) -> Option<Pixmap> {
     draw_background(&mut pixmap, &scene.background)?;
     for (object, &(cx, cy)) in scene.objects.iter().zip(&scene.centres) {
         let path = outline(object.shape, cx, cy, object.size.radius())?;
-        pixmap.fill_path(&path, &solid(object.colour.rgb(), true), FillRule::Winding, Transform::identity(), None);
+        pixmap.fill_path(
+            &path,
+            &solid(object.colour.rgb(), true),
+            FillRule::Winding,
+            Transform::identity(),
+            None,
+        );
     }
     Some(pixmap)
 }

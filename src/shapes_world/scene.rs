@@ -44,7 +44,7 @@ impl Colour {
     pub fn rgb(self) -> Rgb {
         match self {
             Colour::Red => [220, 30, 30],
-            Colour::Green => [30, 170, 50],
+            Colour::Green => [20, 180, 40],
             Colour::Blue => [30, 70, 230],
             Colour::Yellow => [245, 215, 0],
             Colour::Purple => [150, 40, 200],
@@ -131,14 +131,23 @@ pub struct Object {
 pub enum Background {
     Plain(Rgb),
     /// From `from` to `to` along the direction `angle` (radians, 0 = left to right).
-    Gradient { from: Rgb, to: Rgb, angle: f32 },
+    Gradient {
+        from: Rgb,
+        to: Rgb,
+        angle: f32,
+    },
     /// Tiles of `tile` pixels, each `base` shifted by a random amount per channel; `seed` picks
     /// the shifts, so the same scene always gets the same tiles.
-    Noise { base: Rgb, tile: u32, seed: u64 },
+    Noise {
+        base: Rgb,
+        tile: u32,
+        seed: u64,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Scene {
+    /// The seed `generate` drew it from (0 for a scene built by hand).
     pub seed: u64,
     /// In caption order: the reading order of their cells, no two in the same cell.
     pub objects: Vec<Object>,
@@ -162,11 +171,12 @@ fn between(rng: &mut Rng, lo: f32, hi: f32) -> f32 {
     lo + (hi - lo) * rng.uniform() as f32
 }
 
-/// A dark or light grey with a faint tint: no channel differs from another by more than 24, while
-/// every object colour has channels 150+ apart.
+/// A dark or light grey with a faint tint. Each object colour has a channel at 180 or more and one
+/// at 40 or less, so even after the noise's shift some channel differs from the background by 90+;
+/// the mid greys a dark-to-light gradient passes through still differ by 60+.
 fn background_tint(rng: &mut Rng) -> Rgb {
-    let grey = if below(rng, 2) == 0 { between(rng, 25.0, 75.0) } else { between(rng, 175.0, 235.0) };
-    let mut channel = || (grey + between(rng, -12.0, 12.0)).round().clamp(0.0, 255.0) as u8;
+    let grey = if below(rng, 2) == 0 { between(rng, 20.0, 60.0) } else { between(rng, 180.0, 235.0) };
+    let mut channel = || (grey + between(rng, -10.0, 10.0)).round().clamp(0.0, 255.0) as u8;
     [channel(), channel(), channel()]
 }
 
@@ -178,7 +188,11 @@ fn background(rng: &mut Rng) -> Background {
             to: background_tint(rng),
             angle: between(rng, 0.0, std::f32::consts::TAU),
         },
-        _ => Background::Noise { base: background_tint(rng), tile: pick(rng, &[4, 7, 8, 14]), seed: rng.next_u64() },
+        _ => Background::Noise {
+            base: background_tint(rng),
+            tile: pick(rng, &[4, 7, 8, 14]),
+            seed: rng.next_u64(),
+        },
     }
 }
 

@@ -1,0 +1,3 @@
+fn main() {
+    vlm_explainer::pipeline::main();
+}

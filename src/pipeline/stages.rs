@@ -1,0 +1,196 @@
+//! The four training stages, in the lesson's order:
+//!   a. vision pretraining, a tiny CLIP (ViT + text encoder, InfoNCE)
+//!   b. LLM pretraining on ShapesWorld text alone
+//!   c. alignment (LLaVA stage 1): vision encoder and LLM frozen, the projector alone learns
+//!   d. instruction tuning (LLaVA stage 2): vision encoder frozen, projector and LLM learn
+//! Each stage starts from the previous stage's checkpoint and writes its own.
+
+use std::time::Instant;
+
+use candle_core::{Result, Tensor};
+use candle_nn::Optimizer;
+use serde_json::json;
+
+use super::log::LossLog;
+use super::run::{clip_config, Run};
+use crate::batch::{pixels, TextBatch};
+use crate::clip::ClipHeads;
+use crate::sampling::Rng;
+use crate::shapes_world::{Lang, Sample, Scene};
+use crate::training::{adamw, train_step, Part, PartlyFrozen};
+use crate::vlm::Vlm;
+
+#[derive(Debug, Clone, Copy)]
+pub struct StageOptions {
+    pub steps: usize,
+    pub batch: usize,
+    pub lr: f64,
+    /// Scenes whose frozen features stages c and d compute once and reuse.
+    pub pool: usize,
+}
+
+/// Each stage draws its training scenes from its own range of seeds, far below the held-out ones.
+const SEED_BASE: [u64; 4] = [0, 1 << 32, 2 << 32, 3 << 32];
+
+/// Linear warm-up over the first 5% of steps, then cosine decay to 10% of `lr`.
+fn lr_at(step: usize, steps: usize, lr: f64) -> f64 {
+    let warmup = (steps / 20).max(1);
+    if step < warmup {
+        return lr * (step + 1) as f64 / warmup as f64;
+    }
+    let progress = (step - warmup) as f64 / (steps - warmup).max(1) as f64;
+    lr * (0.1 + 0.45 * (1.0 + (std::f64::consts::PI * progress).cos()))
+}
+
+fn random_lang(rng: &mut Rng) -> Lang {
+    if rng.next_u64() % 2 == 0 { Lang::En } else { Lang::Zh }
+}
+
+/// Stage a: the ViT learns to see by matching images with their captions.
+pub fn vision(run: &Run, o: StageOptions) -> Result<()> {
+    let varmap = run.varmap(None)?;
+    let trainable = [Part::VisionEncoder, Part::Clip];
+    let vb = PartlyFrozen::builder(&varmap, &trainable, &run.device);
+    let vlm = Vlm::new(&run.config, vb.clone())?;
+    let clip = ClipHeads::new(&clip_config(&run.config), run.config.vision.width, vb.pp("clip"))?;
+    let mut opt = adamw(&PartlyFrozen::trainable_vars(&varmap, &trainable), o.lr)?;
+    let mut rng = Rng::new(1);
+    let mut log = LossLog::new(&run.path("loss_a.csv"), o.steps, "a: vision")?;
+    for step in 0..o.steps {
+        let seeds = (0..o.batch as u64).map(|i| SEED_BASE[0] + (step * o.batch) as u64 + i);
+        let scenes: Vec<Scene> = seeds.map(Scene::generate).collect();
+        let captions: Vec<String> = scenes.iter().map(|s| s.caption(random_lang(&mut rng))).collect();
+        let images: Vec<_> = scenes.iter().map(Scene::to_prepared_image).collect();
+        let texts = TextBatch::texts(&run.tokenizer, &captions, &run.device)?;
+        let cls = vlm.encode_image(&pixels(&images, &run.device)?, false)?.cls;
+        let loss = clip.loss(&clip.embed_images(&cls)?, &clip.embed_texts(&texts.ids, &texts.eos_positions)?)?;
+        opt.set_learning_rate(lr_at(step, o.steps, o.lr));
+        opt.backward_step(&loss)?;
+        log.step(step, loss.to_scalar()?)?;
+    }
+    let seconds = log.finish()?;
+    run.save(&varmap, "a")?;
+    let retrieval = clip_retrieval(run, &vlm, &clip, 128)?;
+    println!("stage a: {seconds:.0} s; zero-shot image->caption retrieval among 128 held-out scenes: en {:.1}%, zh {:.1}%",
+        retrieval[0] * 100.0, retrieval[1] * 100.0);
+    run.report("stage_a", json!({ "seconds": seconds, "steps": o.steps, "batch": o.batch,
+        "clip_retrieval_128": { "en": retrieval[0], "zh": retrieval[1] } }))
+}
+
+/// For `n` held-out scenes, how often an image's nearest caption (among the `n`) is its own.
+pub fn clip_retrieval(run: &Run, vlm: &Vlm, clip: &ClipHeads, n: usize) -> Result<[f64; 2]> {
+    let scenes: Vec<Scene> = (0..n as u64).map(|i| Scene::generate(crate::evaluate::HELD_OUT_START + i)).collect();
+    let mut image_embeds = Vec::new();
+    for chunk in scenes.chunks(32) {
+        let images: Vec<_> = chunk.iter().map(Scene::to_prepared_image).collect();
+        image_embeds.push(clip.embed_images(&vlm.encode_image(&pixels(&images, &run.device)?, false)?.cls)?);
+    }
+    let images = Tensor::cat(&image_embeds, 0)?;
+    let mut out = [0.0; 2];
+    for (l, lang) in Lang::ALL.into_iter().enumerate() {
+        let captions: Vec<String> = scenes.iter().map(|s| s.caption(lang)).collect();
+        let texts = TextBatch::texts(&run.tokenizer, &captions, &run.device)?;
+        let sims = images.matmul(&clip.embed_texts(&texts.ids, &texts.eos_positions)?.t()?)?;
+        let best: Vec<u32> = sims.argmax(1)?.to_vec1()?;
+        // An identical caption elsewhere is just as right.
+        let hits = best.iter().enumerate().filter(|(i, &j)| captions[*i] == captions[j as usize]).count();
+        out[l] = hits as f64 / n as f64;
+    }
+    Ok(out)
+}
+
+/// Stage b: the LLM learns the language of ShapesWorld from text alone.
+pub fn llm(run: &Run, o: StageOptions) -> Result<()> {
+    let varmap = run.varmap(Some("a"))?;
+    let model = PartlyFrozen::new(&run.config, &varmap, &[Part::Llm], &run.device)?;
+    let mut opt = model.optimizer(o.lr)?;
+    let mut rng = Rng::new(2);
+    let mut log = LossLog::new(&run.path("loss_b.csv"), o.steps, "b: LLM")?;
+    for step in 0..o.steps {
+        let samples: Vec<Sample> = (0..o.batch as u64)
+            .map(|i| {
+                let scene = Scene::generate(SEED_BASE[1] + (step * o.batch) as u64 + i);
+                let mut all = scene.samples(random_lang(&mut rng));
+                let k = (rng.next_u64() % all.len() as u64) as usize;
+                all.swap_remove(k)
+            })
+            .collect();
+        let refs: Vec<&Sample> = samples.iter().collect();
+        let batch = TextBatch::new(&run.tokenizer, &refs, true, &run.device)?;
+        let loss = model.vlm.text_only_loss(&batch.ids, &batch.loss_mask)?;
+        opt.set_learning_rate(lr_at(step, o.steps, o.lr));
+        opt.backward_step(&loss)?;
+        log.step(step, loss.to_scalar()?)?;
+    }
+    let seconds = log.finish()?;
+    run.save(&varmap, "b")?;
+    run.report("stage_b", json!({ "seconds": seconds, "steps": o.steps, "batch": o.batch }))
+}
+
+/// Patch features of `scenes` from the frozen vision encoder, computed once: (n, 196, D_v).
+fn feature_pool(vlm: &Vlm, run: &Run, seeds: std::ops::Range<u64>) -> Result<(Vec<Scene>, Tensor, f32)> {
+    let started = Instant::now();
+    let scenes: Vec<Scene> = seeds.map(Scene::generate).collect();
+    let bar = super::log::bar(scenes.len() as u64, "features");
+    let mut chunks = Vec::new();
+    for chunk in scenes.chunks(32) {
+        let images: Vec<_> = chunk.iter().map(Scene::to_prepared_image).collect();
+        chunks.push(vlm.encode_image(&pixels(&images, &run.device)?, false)?.patch_features.detach());
+        bar.inc(chunk.len() as u64);
+    }
+    bar.finish();
+    Ok((scenes, Tensor::cat(&chunks, 0)?, started.elapsed().as_secs_f32()))
+}
+
+/// Stages c and d: the projector (and in d the LLM) learn on frozen features computed once.
+fn connect(run: &Run, o: StageOptions, stage: char) -> Result<()> {
+    let (from, trainable, seed_base, title): (&str, &[Part], u64, &str) = match stage {
+        'c' => ("b", &[Part::Projector], SEED_BASE[2], "c: align"),
+        _ => ("c", &[Part::Projector, Part::Llm], SEED_BASE[3], "d: instruct"),
+    };
+    let varmap = run.varmap(Some(from))?;
+    let model = PartlyFrozen::new(&run.config, &varmap, trainable, &run.device)?;
+    let (scenes, features, pool_seconds) = feature_pool(&model.vlm, run, seed_base..seed_base + o.pool as u64)?;
+    let mut opt = model.optimizer(o.lr)?;
+    let mut rng = Rng::new(3);
+    let mut log = LossLog::new(&run.path(&format!("loss_{stage}.csv")), o.steps, title)?;
+    for step in 0..o.steps {
+        let picks: Vec<u32> = (0..o.batch).map(|_| (rng.next_u64() % scenes.len() as u64) as u32).collect();
+        let samples: Vec<Sample> = picks
+            .iter()
+            .map(|&p| {
+                let mut all = scenes[p as usize].samples(random_lang(&mut rng));
+                // Stage c aligns on captions only; stage d mixes captions and questions evenly.
+                let k = if stage == 'c' || rng.next_u64() % 2 == 0 { 0 } else { 1 + (rng.next_u64() % (all.len() as u64 - 1).max(1)) as usize };
+                all.swap_remove(k.min(all.len() - 1))
+            })
+            .collect();
+        let refs: Vec<&Sample> = samples.iter().collect();
+        let batch = TextBatch::new(&run.tokenizer, &refs, false, &run.device)?;
+        let picked = features.index_select(&Tensor::new(picks.as_slice(), &run.device)?, 0)?;
+        opt.set_learning_rate(lr_at(step, o.steps, o.lr));
+        let loss = train_step(&model, &mut opt, &picked, &batch.ids, &batch.loss_mask)?;
+        log.step(step, loss)?;
+    }
+    let seconds = log.finish()?;
+    run.save(&varmap, &stage.to_string())?;
+    // Why freeze: the encoder ran once per pooled scene instead of once per use.
+    let per_scene = pool_seconds / o.pool as f32;
+    let uses = o.steps * o.batch;
+    let recompute = per_scene * uses as f32;
+    println!(
+        "stage {stage}: {seconds:.0} s training; features of {} scenes took {pool_seconds:.0} s once; encoding each of the {uses} uses again would have added about {recompute:.0} s (forward only, no backward)",
+        o.pool
+    );
+    run.report(&format!("stage_{stage}"), json!({ "seconds": seconds, "steps": o.steps, "batch": o.batch,
+        "trainable_values": model.trainable_count(), "pool_scenes": o.pool, "feature_seconds": pool_seconds,
+        "feature_uses": uses, "recompute_seconds_estimate": recompute }))
+}
+
+pub fn align(run: &Run, o: StageOptions) -> Result<()> {
+    connect(run, o, 'c')
+}
+
+pub fn instruct(run: &Run, o: StageOptions) -> Result<()> {
+    connect(run, o, 'd')
+}

@@ -1,0 +1,59 @@
+//! ShapesWorld: the synthetic world the model learns from. A seed names a scene
+//!
+//!     seed -> Scene (1-3 coloured shapes on a 3x3 layout, a background) -> 224x224 RGB image
+//!                                                                       -> caption and questions
+//!
+//! so images and texts never need to be stored, and the same seed gives the same pixels and
+//! words natively and in the browser (all randomness is `sampling::Rng`, SplitMix64).
+//!
+//! `scene` chooses what is in the picture, `draw` paints it with tiny-skia, `text` says it in
+//! English and Chinese and reads captions back.
+
+mod draw;
+mod scene;
+mod text;
+
+pub use scene::{
+    Background, Cell, Colour, Object, Rgb, Scene, Shape, Size, CELL_SIZE, IMAGE_SIZE, MAX_OBJECTS,
+};
+pub use text::{caption_prompt, parse_caption, Lang};
+
+use crate::preprocess::PreparedImage;
+use crate::prompt::Task;
+
+/// One training example: the prompt the LLM reads after the image tokens, and the answer it
+/// should write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sample {
+    pub prompt_task: Task,
+    pub prompt: String,
+    pub answer: String,
+}
+
+impl Scene {
+    /// `IMAGE_SIZE * IMAGE_SIZE * 3` RGB bytes, row by row.
+    pub fn render(&self) -> Vec<u8> {
+        draw::render(self)
+    }
+
+    /// The rendered scene as the model's input image; it is already 224x224, so no resizing.
+    pub fn to_prepared_image(&self) -> PreparedImage {
+        let side = IMAGE_SIZE as u32;
+        PreparedImage { size: IMAGE_SIZE, rgb: self.render(), source_size: (side, side) }
+    }
+
+    /// The caption sample first, then one sample per question.
+    pub fn samples(&self, lang: Lang) -> Vec<Sample> {
+        let caption = Sample {
+            prompt_task: Task::Caption,
+            prompt: caption_prompt(lang).to_string(),
+            answer: self.caption(lang),
+        };
+        let questions = self.questions(lang).into_iter().map(|(prompt, answer)| Sample {
+            prompt_task: Task::Question,
+            prompt,
+            answer,
+        });
+        std::iter::once(caption).chain(questions).collect()
+    }
+}
