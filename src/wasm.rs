@@ -193,3 +193,27 @@ impl VlmExplainer {
         ])
     }
 }
+
+/// A ShapesWorld scene, exactly as the model was trained on: `{ rgba (224x224x4), caption_en,
+/// caption_zh, questions_en: [[q, a]], questions_zh }`.
+#[wasm_bindgen(js_name = shapesWorldScene)]
+pub fn shapes_world_scene(seed: u32) -> JsValue {
+    use crate::shapes_world::{Lang, Scene};
+    let scene = Scene::generate(seed as u64);
+    let image = scene.to_prepared_image();
+    let questions = |lang| -> JsValue {
+        scene
+            .questions(lang)
+            .into_iter()
+            .map(|(q, a)| -> JsValue { [JsValue::from_str(&q), JsValue::from_str(&a)].iter().collect::<Array>().into() })
+            .collect::<Array>()
+            .into()
+    };
+    object(&[
+        ("rgba", Uint8Array::from(image.to_rgba().as_slice()).into()),
+        ("caption_en", scene.caption(Lang::En).into()),
+        ("caption_zh", scene.caption(Lang::Zh).into()),
+        ("questions_en", questions(Lang::En)),
+        ("questions_zh", questions(Lang::Zh)),
+    ])
+}

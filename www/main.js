@@ -187,7 +187,7 @@ async function loadModel() {
 }
 
 function currentPrompt() {
-  const task = $('task-select').value;
+  const task = $('task-select').value === 'caption' ? 'caption' : 'question';
   return { task, text: $('prompt-text').value };
 }
 
@@ -299,6 +299,8 @@ function selectToken(index) {
 
 function acceptFile(file) {
   if (!file) return;
+  state.scene = null;
+  showTruth();
   runImage(file);
 }
 
@@ -315,34 +317,36 @@ document.addEventListener('paste', (e) => {
 });
 $('file-input').addEventListener('change', (e) => { acceptFile(e.target.files[0]); e.target.value = ''; });
 
-// A simple drawn scene, so the page can be tried without a file at hand.
-function sampleImage() {
-  const c = new OffscreenCanvas(320, 240);
-  const g = c.getContext('2d');
-  const bg = g.createLinearGradient(0, 0, 320, 240);
-  bg.addColorStop(0, '#dfe6ee');
-  bg.addColorStop(1, '#b8c4d0');
-  g.fillStyle = bg;
-  g.fillRect(0, 0, 320, 240);
-  g.fillStyle = '#d22';
-  g.beginPath(); g.arc(110, 80, 36, 0, 2 * Math.PI); g.fill();
-  g.fillStyle = '#23c';
-  g.fillRect(180, 140, 60, 60);
-  return c.convertToBlob({ type: 'image/png' });
+// A fresh ShapesWorld scene, drawn by the same wasm generator the model was trained on.
+let sceneSeed = Math.floor(Math.random() * 1e9);
+$('scene-button').addEventListener('click', async () => {
+  try {
+    const scene = await client.request({ type: 'scene', seed: sceneSeed++ });
+    state.scene = scene;
+    showTruth();
+    runImage({ rgba: scene.rgba, width: 224, height: 224 });
+  } catch (e) {
+    showError(e.message);
+  }
+});
+
+function showTruth() {
+  $('scene-truth').textContent = state.scene ? t('truth', state.scene[`caption_${getLang()}`]) : '';
 }
-$('sample-button').addEventListener('click', async () => acceptFile(await sampleImage()));
+
+const TASKS = ['caption', 'colour', 'where', 'count', 'exists', 'free'];
 
 /// The default prompt of a task. With the lesson-sized model, the English caption prompt is 20
 /// tokens long, so the LLM input is (1, 216, 512) exactly as the lesson prints it.
 function defaultPrompt(task) {
-  if (task !== 'caption') return t('question_prompt');
-  return state.config?.name === 'seed' ? t('seed_caption_prompt') : t('caption_prompt');
+  if (task === 'caption' && state.config?.name === 'seed') return t('seed_caption_prompt');
+  return t(`${task}_prompt`);
 }
 
 function fillTasks() {
   const select = $('task-select');
   const previous = select.value || 'caption';
-  select.replaceChildren(...['caption', 'question'].map((task) => {
+  select.replaceChildren(...TASKS.map((task) => {
     const o = document.createElement('option');
     o.value = task;
     o.textContent = t(`task_${task}`);
@@ -361,6 +365,7 @@ $('lang-switch').addEventListener('change', (e) => setLang(e.target.value));
 onLangChange(() => {
   fillTasks();
   fillAttentionSelects();
+  showTruth();
   if (modelInfo) { showCounts(modelInfo.counts); showModelLabel(modelInfo.label); }
   setStatus($('status').dataset.state);
 });

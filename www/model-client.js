@@ -25,7 +25,7 @@ export class ModelClient {
 
   /// Sends a request; `onEvent` sees every message for it. Resolves with the final message
   /// (`loaded`, `done`, `visionAttention`), rejects with an Error on `error`.
-  request(msg, onEvent = () => {}, finalTypes = ['loaded', 'done', 'visionAttention']) {
+  request(msg, onEvent = () => {}, finalTypes = ['loaded', 'done', 'visionAttention', 'scene']) {
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       this.handlers.set(id, (data) => {

@@ -1,7 +1,7 @@
 // The model's thread: loads the wasm module and the model, runs each stage on request, and
 // posts every stage's tensors back as soon as they exist. The page never blocks on the model.
 
-import init, { VlmExplainer } from '../pkg/vlm_explainer.js';
+import init, { VlmExplainer, shapesWorldScene } from '../pkg/vlm_explainer.js';
 import { pcaColours } from './pca.js';
 
 const MODEL_DIR = new URL('./model/', import.meta.url);
@@ -129,7 +129,11 @@ self.onmessage = async ({ data }) => {
   try {
     if (type === 'load') post({ type: 'loaded', id, ...(await load(id, data)) });
     else if (type === 'run') await run(id, data);
-    else if (type === 'visionAttention') {
+    else if (type === 'scene') {
+      await ready;
+      const scene = shapesWorldScene(data.seed);
+      post({ type: 'scene', id, ...scene }, [scene.rgba.buffer]);
+    } else if (type === 'visionAttention') {
       const row = model.visionAttention(data.layer, data.head, data.query);
       post({ type: 'visionAttention', id, row }, [row.buffer]);
     } else throw new Error(`unknown request ${type}`);

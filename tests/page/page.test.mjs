@@ -129,3 +129,16 @@ test('on a 375 px wide phone the page fits the screen', async () => {
   assert.ok(overflow <= 0, `the page is ${overflow}px wider than the screen`);
   await page.screenshot({ path: path.join(OUT, 'page-phone.png'), fullPage: true });
 });
+
+test('"new scene" draws a ShapesWorld scene in wasm and runs the model on it', async () => {
+  const { page, consoleErrors } = await openPage(browser, server.url);
+  await page.click('[data-testid="new-scene"]');
+  await waitForRun(page);
+  assert.match(await page.locator('#scene-truth').textContent(), /^Drawn: an? .*(circle|square|triangle|star|hexagon)/);
+  const kinds = await page.locator('[data-testid="token-strip"] > *').count();
+  assert.ok(kinds > 196);
+  await page.selectOption('[data-testid="lang-switch"]', 'zh');
+  assert.match(await page.locator('#scene-truth').textContent(), /^画的是：/);
+  await page.screenshot({ path: path.join(OUT, 'page-new-scene.png'), fullPage: true });
+  assert.deepEqual(consoleErrors, []);
+});
