@@ -8,8 +8,8 @@ export PATH="$HOME/.cargo/bin:$PATH"
 
 step() { echo; echo "=== $* ==="; }
 
-step "native: cargo test --release"
-cargo test --release
+step "native: cargo test --release --features cli"
+cargo test --release --features cli
 
 step "browser: wasm-pack test --headless --chrome"
 CHROMEDRIVER="$(command -v chromedriver)" wasm-pack test --release --headless --chrome -- --test web

@@ -19,13 +19,15 @@ fn name_seed(name: &str, seed: u64) -> u64 {
     hash ^ seed.wrapping_mul(0x9E37_79B9_7F4A_7C15)
 }
 
-/// Sets every variable from `seed`: LayerNorms to 1 and 0, biases to 0, every other weight to
-/// N(0, 0.02).
+/// Sets every variable from `seed`: biases to 0, every weight to N(0, 0.02); LayerNorms and
+/// CLIP's temperature keep their constructors' values.
 pub fn init_seeded(varmap: &VarMap, seed: u64) -> Result<()> {
     let data = varmap.data().lock().expect("the VarMap lock is never poisoned");
     for (name, var) in data.iter() {
-        if name.contains(".ln_") {
-            continue; // candle made them ones (weight) and zeros (bias) already
+        // LayerNorms (ones and zeros) and CLIP's temperature (log 1/0.07) keep the values their
+        // constructors gave them.
+        if name.contains(".ln_") || name.ends_with("logit_scale") {
+            continue;
         }
         let shape = var.shape().clone();
         let values: Vec<f32> = if name.ends_with(".bias") {

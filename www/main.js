@@ -366,6 +366,7 @@ onLangChange(() => {
   fillTasks();
   fillAttentionSelects();
   showTruth();
+  updateVisionAttention();
   if (modelInfo) { showCounts(modelInfo.counts); showModelLabel(modelInfo.label); }
   setStatus($('status').dataset.state);
 });

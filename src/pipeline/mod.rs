@@ -2,9 +2,9 @@
 //! per stage, each reading the previous stage's checkpoint from the run folder and writing its
 //! own; `all` runs the lot and `ship` writes `www/model/`.
 
-mod log;
-mod run;
-mod stages;
+pub mod log;
+pub mod run;
+pub mod stages;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -81,10 +81,10 @@ enum Command {
 
 /// The defaults `all` uses, chosen so the whole pipeline fits in an hour on 2 cores.
 const DEFAULTS: [StageOptions; 4] = [
-    StageOptions { steps: 400, batch: 32, lr: 1e-3, pool: 0 },
-    StageOptions { steps: 1500, batch: 32, lr: 2e-3, pool: 0 },
-    StageOptions { steps: 500, batch: 16, lr: 2e-3, pool: 3000 },
-    StageOptions { steps: 2000, batch: 16, lr: 1e-3, pool: 3000 },
+    StageOptions { steps: 100, batch: 16, lr: 1e-3, pool: 0 },
+    StageOptions { steps: 600, batch: 32, lr: 2e-3, pool: 0 },
+    StageOptions { steps: 200, batch: 16, lr: 2e-3, pool: 1000 },
+    StageOptions { steps: 1000, batch: 16, lr: 2e-3, pool: 1000 },
 ];
 
 fn options(stage: &Stage, defaults: StageOptions) -> StageOptions {

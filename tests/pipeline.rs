@@ -1,0 +1,67 @@
+//! The training pipeline on a `micro` model: every stage lowers its loss, and what a stage
+//! freezes leaves it with bit-identical weights.
+#![cfg(all(feature = "cli", not(target_arch = "wasm32")))]
+
+use std::collections::HashMap;
+use std::fs;
+use std::path::Path;
+
+use candle_core::{Device, Tensor};
+use vlm_explainer::pipeline::run::Run;
+use vlm_explainer::pipeline::stages::{self, StageOptions};
+use vlm_explainer::tokenizer_train::{shapes_world_corpus, train_bpe};
+use vlm_explainer::Config;
+
+fn losses(dir: &Path, stage: &str) -> Vec<f32> {
+    fs::read_to_string(dir.join(format!("loss_{stage}.csv")))
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(1).unwrap().parse().unwrap())
+        .collect()
+}
+
+fn checkpoint(dir: &Path, stage: &str) -> HashMap<String, Tensor> {
+    candle_core::safetensors::load(dir.join(format!("stage_{stage}.safetensors")), &Device::Cpu).unwrap()
+}
+
+fn same(a: &Tensor, b: &Tensor) -> bool {
+    let (a, b): (Vec<f32>, Vec<f32>) = (a.flatten_all().unwrap().to_vec1().unwrap(), b.flatten_all().unwrap().to_vec1().unwrap());
+    a.iter().zip(&b).all(|(x, y)| x.to_bits() == y.to_bits())
+}
+
+/// Which prefixes kept every bit between two checkpoints, and which changed.
+fn unchanged(before: &HashMap<String, Tensor>, after: &HashMap<String, Tensor>, prefix: &str) -> bool {
+    before.iter().filter(|(n, _)| n.starts_with(prefix)).all(|(n, t)| same(t, &after[n]))
+}
+
+#[test]
+fn each_stage_lowers_its_loss_and_frozen_parts_stay_bit_identical() {
+    let dir = std::env::temp_dir().join(format!("vlm-pipeline-test-{}", std::process::id()));
+    fs::create_dir_all(&dir).unwrap();
+    let tokenizer = train_bpe(shapes_world_corpus(0..300), 512).unwrap();
+    fs::write(dir.join("tokenizer.json"), tokenizer.to_json().unwrap()).unwrap();
+    fs::write(dir.join("config.json"), Config::micro(tokenizer.vocab_size()).to_json()).unwrap();
+    let run = Run::open(&dir).unwrap();
+
+    let o = |steps, batch, lr| StageOptions { steps, batch, lr, pool: 48 };
+    stages::vision(&run, o(24, 8, 2e-3)).unwrap();
+    stages::llm(&run, o(40, 16, 5e-3)).unwrap();
+    stages::align(&run, o(40, 8, 1e-2)).unwrap();
+    stages::instruct(&run, o(40, 8, 5e-3)).unwrap();
+
+    for stage in ["a", "b", "c", "d"] {
+        let l = losses(&dir, stage);
+        let mean = |s: &[f32]| s.iter().sum::<f32>() / s.len() as f32;
+        let (first, last) = (mean(&l[..6]), mean(&l[l.len() - 6..]));
+        println!("stage {stage}: loss {first:.3} -> {last:.3}");
+        assert!(last < first, "stage {stage}: the loss went {first} -> {last}");
+    }
+    let (b, c, d) = (checkpoint(&dir, "b"), checkpoint(&dir, "c"), checkpoint(&dir, "d"));
+    assert!(unchanged(&b, &c, "vision_encoder."), "stage c changed the frozen vision encoder");
+    assert!(unchanged(&b, &c, "llm."), "stage c changed the frozen LLM");
+    assert!(!unchanged(&b, &c, "projector."), "stage c did not train the projector");
+    assert!(unchanged(&c, &d, "vision_encoder."), "stage d changed the frozen vision encoder");
+    assert!(!unchanged(&c, &d, "llm."), "stage d did not train the LLM");
+    fs::remove_dir_all(&dir).ok();
+}
