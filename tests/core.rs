@@ -91,6 +91,7 @@ fn parameter_counts_match_the_weights_made() {
                 Part::VisionEncoder => made.vision_encoder += var.elem_count(),
                 Part::Projector => made.projector += var.elem_count(),
                 Part::Llm => made.llm += var.elem_count(),
+                Part::Clip => panic!("{name}: the VLM has no CLIP weights"),
             }
         }
         assert_eq!(made, config.parameter_counts(), "{}", config.name);

@@ -46,6 +46,14 @@ export async function openPage(browser, url, viewport = { width: 1280, height: 8
   page.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(m.text()); });
   page.on('pageerror', (e) => consoleErrors.push(String(e)));
   context.on('request', (r) => requests.push(r.url()));
+  // Main-thread tasks over 50 ms, as the browser reports them (a figure to print, not a gate:
+  // timings on a shared machine are noisy).
+  await page.addInitScript(() => {
+    window.__longTasks = [];
+    new PerformanceObserver((list) => {
+      for (const e of list.getEntries()) window.__longTasks.push(Math.round(e.duration));
+    }).observe({ type: 'longtask', buffered: true });
+  });
   await page.goto(url);
   await page.waitForSelector('[data-testid="status"][data-state="ready"]', { timeout: 120_000 });
   return { page, context, consoleErrors, requests };
@@ -71,4 +79,10 @@ export async function waitForRun(page) {
     const error = document.querySelector('[data-testid="error"]');
     return status === 'ready' && (output.length > 0 || !error.hidden);
   }, null, { timeout: 120_000 });
+}
+
+/// Prints the main-thread tasks over 50 ms seen so far.
+export async function printLongTasks(page, label) {
+  const tasks = await page.evaluate(() => window.__longTasks);
+  console.log(`# ${label}: ${tasks.length} main-thread tasks over 50 ms${tasks.length ? ` (longest ${Math.max(...tasks)} ms)` : ''}`);
 }

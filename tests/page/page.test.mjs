@@ -5,7 +5,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { ROOT, OUT, serve, launch, openPage, dropFile, waitForRun } from './helpers.mjs';
+import { ROOT, OUT, serve, launch, openPage, dropFile, waitForRun, printLongTasks } from './helpers.mjs';
 
 let server;
 let browser;
@@ -75,6 +75,7 @@ test('a dropped PNG goes through every stage and the page shows each', async () 
   await page.selectOption('#token-head', '1');
   assert.notDeepEqual(await snapshot(), after, 'one layer and head differ from the mean');
   await page.screenshot({ path: path.join(OUT, 'page-after-drop.png'), fullPage: true });
+  await printLongTasks(page, 'load, drop, encode, generate, hover, select');
 
   assert.deepEqual(consoleErrors, []);
   const foreign = requests.filter((u) => !u.startsWith(server.url) && !u.startsWith('data:') && !u.startsWith('blob:'));
