@@ -222,10 +222,13 @@ function onStage(msg) {
   const cfg = state.config;
   if (msg.stage === 'input') {
     inputView.setImage(msg.rgba);
-    const c = document.createElement('canvas');
-    c.width = c.height = 224;
-    c.getContext('2d').putImageData(new ImageData(new Uint8ClampedArray(msg.rgba), 224, 224), 0, 0);
-    state.imageUrl = c.toDataURL();
+    // One short blob: URL that all 196 image tokens share (a data: URL repeated 196 times
+    // makes the browser parse megabytes of style).
+    if (state.imageUrl) URL.revokeObjectURL(state.imageUrl);
+    state.imageUrl = null;
+    state.imageUrlReady = inputView.image.convertToBlob({ type: 'image/png' }).then((blob) => {
+      state.imageUrl = URL.createObjectURL(blob);
+    });
     $('input-shape').textContent = `224 × 224 × 3 → ${shapeText(msg.tensorShape)}, ${GRID} × ${GRID} = ${IMAGE_TOKENS} patches of 16 × 16`;
   } else if (msg.stage === 'encode') {
     state.features = msg.features;
@@ -241,7 +244,7 @@ function onStage(msg) {
       `${shapeText(state.features.shape)} → ${cfg.projector.kind} ${dv} → ${dt} → ${shapeText(msg.tokens.shape)}  (${msg.ms.toFixed(1)} ms)`;
   } else if (msg.stage === 'prefill') {
     state.sequence = msg.sequence;
-    strip.render(msg.sequence, state.imageUrl);
+    state.imageUrlReady.then(() => strip.render(msg.sequence, state.imageUrl));
     const textCount = msg.sequence.pieces.length;
     $('sequence-shape').textContent =
       `[${IMAGE_TOKENS} image tokens | ${textCount} text tokens] → ${shapeText(msg.sequence.shape)}  (prefill ${msg.ms.toFixed(0)} ms)`;
