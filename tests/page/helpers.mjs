@@ -71,13 +71,14 @@ export async function dropFile(page, name, mime, bytes) {
   }, { name, mime, data: [...bytes] });
 }
 
-/// Waits until a run has finished: status back to ready with an answer or an error shown.
+/// Waits until a run has finished: status back to ready with the generation's speed (printed
+/// when the answer is complete) or an error shown.
 export async function waitForRun(page) {
   await page.waitForFunction(() => {
     const status = document.querySelector('[data-testid="status"]').dataset.state;
-    const output = document.querySelector('[data-testid="output"]').textContent;
+    const speed = document.querySelector('#speed').textContent;
     const error = document.querySelector('[data-testid="error"]');
-    return status === 'ready' && (output.length > 0 || !error.hidden);
+    return status === 'ready' && (speed.length > 0 || !error.hidden);
   }, null, { timeout: 120_000 });
 }
 
