@@ -288,7 +288,7 @@ function selectToken(index) {
   for (let i = 0; i < IMAGE_TOKENS; i++) mean[i] /= planes;
   inputView.setAttention(mean);
   const title = document.createElement('p');
-  title.textContent = t('attention_of', token.piece);
+  title.textContent = t('attention_of', token.piece, layer, head);
   const list = document.createElement('ol');
   for (const c of token.top) {
     const li = document.createElement('li');
