@@ -73,6 +73,21 @@ pub struct LlmConfig {
 /// LayerNorm epsilon everywhere (GPT-2 and CLIP both use 1e-5).
 pub const LAYER_NORM_EPS: f64 = 1e-5;
 
+/// Largest model `validate` accepts, in values: 300M f32 values are 1.2 GB, about what one
+/// browser tab's 32-bit WebAssembly memory can hold beside the file they were read from.
+pub const MAX_PARAMETERS: usize = 300_000_000;
+
+/// Upper bounds on single fields, so that a mistyped config.json is refused with the field named
+/// instead of exhausting memory (each is far above any preset).
+const FIELD_LIMITS: [(&str, usize); 5] = [
+    ("image_size", 1024),
+    ("width", 8192),
+    ("layers", 128),
+    ("mlp_width", 32_768),
+    ("max_seq_len", 8192),
+];
+const MAX_VOCAB: usize = 1_000_000;
+
 impl Config {
     /// The lesson's numbers: CLIP ViT-B/16 geometry, projection 768 -> 512, an LLM of width 512.
     pub fn seed(vocab_size: usize) -> Self {
@@ -192,6 +207,15 @@ impl Config {
             if value == 0 {
                 bail!("config.json: `{field}` must be positive");
             }
+            let suffix = field.rsplit('.').next().unwrap_or(field);
+            let limit = if suffix == "vocab_size" {
+                MAX_VOCAB
+            } else {
+                FIELD_LIMITS.iter().find(|(f, _)| *f == suffix).map_or(usize::MAX, |(_, l)| *l)
+            };
+            if value > limit {
+                bail!("config.json: `{field}` is {value}; the largest accepted is {limit}");
+            }
         }
         if v.image_size % v.patch_size != 0 {
             bail!(
@@ -214,6 +238,13 @@ impl Config {
                 image_tokens
             );
         }
+        let counts = self.parameter_counts();
+        let total = counts.vision_encoder.saturating_add(counts.projector).saturating_add(counts.llm);
+        if total > MAX_PARAMETERS {
+            bail!(
+                "config.json describes a model of {total} values; the page holds at most {MAX_PARAMETERS} (check `width`, `layers` and `vocab_size`)"
+            );
+        }
         Ok(())
     }
 }
@@ -226,7 +257,7 @@ pub struct ParameterCounts {
     pub llm: usize,
 }
 
-fn block_parameters(width: usize, mlp_width: usize) -> usize {
+fn block_parameters(width: u64, mlp_width: u64) -> u64 {
     let layer_norms = 2 * 2 * width;
     let attention = width * 3 * width + 3 * width + width * width + width;
     let mlp = width * mlp_width + mlp_width + mlp_width * width + width;
@@ -234,25 +265,26 @@ fn block_parameters(width: usize, mlp_width: usize) -> usize {
 }
 
 impl Config {
+    /// Counted in u64 (a 32-bit usize in the browser would overflow on a mistyped config.json);
+    /// a count too large for usize reads as `usize::MAX`.
     pub fn parameter_counts(&self) -> ParameterCounts {
-        let v = &self.vision;
-        let l = &self.llm;
-        let patches = self.patch_grid().num_patches();
-        let patch_embed = 3 * v.patch_size * v.patch_size * v.width + v.width;
+        let (v, l) = (&self.vision, &self.llm);
+        let [vw, vmlp, vl, ps] = [v.width, v.mlp_width, v.layers, v.patch_size].map(|x| x as u64);
+        let [lw, lmlp, ll, vocab, seq] = [l.width, l.mlp_width, l.layers, l.vocab_size, l.max_seq_len].map(|x| x as u64);
+        let patches = self.patch_grid().num_patches() as u64;
+        let patch_embed = 3 * ps * ps * vw + vw;
         let vision_encoder = patch_embed
-            + v.width // CLS token
-            + (patches + 1) * v.width // positions
-            + v.layers * block_parameters(v.width, v.mlp_width)
-            + 2 * v.width; // final LayerNorm
+            + vw // CLS token
+            + (patches + 1) * vw // positions
+            + vl * block_parameters(vw, vmlp)
+            + 2 * vw; // final LayerNorm
         let projector = match self.projector.kind {
-            ProjectorKind::Linear => v.width * l.width + l.width,
-            ProjectorKind::Mlp2xGelu => v.width * l.width + l.width + l.width * l.width + l.width,
+            ProjectorKind::Linear => vw * lw + lw,
+            ProjectorKind::Mlp2xGelu => vw * lw + lw + lw * lw + lw,
         };
         // The LM head shares the token embedding: no extra matrix.
-        let llm = l.vocab_size * l.width
-            + l.max_seq_len * l.width
-            + l.layers * block_parameters(l.width, l.mlp_width)
-            + 2 * l.width;
-        ParameterCounts { vision_encoder, projector, llm }
+        let llm = vocab * lw + seq * lw + ll * block_parameters(lw, lmlp) + 2 * lw;
+        let fit = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
+        ParameterCounts { vision_encoder: fit(vision_encoder), projector: fit(projector), llm: fit(llm) }
     }
 }

@@ -129,14 +129,19 @@ impl Explainer {
 
     /// Stage 3: [image tokens | prompt] through the LLM once, filling the KV cache.
     pub fn prefill(&mut self, task: Task, text: &str, options: SamplingOptions) -> Result<&Sequence> {
+        if text.trim().is_empty() {
+            bail!("the prompt is empty: type a question, or choose \"describe the image\"");
+        }
         let ids = prompt_ids(&self.tokenizer, task, text)?;
         let n = self.vlm.num_image_tokens();
         let limit = self.vlm.config.llm.max_seq_len;
-        if n + ids.len() >= limit {
+        // At least one position must stay free for the answer.
+        let room = limit - n - 1;
+        if ids.len() > room {
             bail!(
-                "the prompt is {} tokens; with {n} image tokens the model's context of {limit} leaves room for at most {}",
+                "the prompt is {} tokens (with its 3 framing tokens); after {n} image tokens the model's context of {limit} leaves room for {room}: shorten it by {} tokens",
                 ids.len(),
-                limit - n - 1
+                ids.len() - room
             );
         }
         let generator = Generator::start(&self.vlm, self.image_tokens()?, &ids, options, Some(self.tokenizer.special.eos))?;

@@ -9,15 +9,18 @@ use std::io::Cursor;
 
 use candle_core::{bail, Device, Result, Tensor};
 use image::imageops::FilterType;
-use image::{DynamicImage, ImageDecoder, ImageReader, RgbImage, RgbaImage};
+use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, RgbImage, RgbaImage};
 
 /// CLIP's per-channel normalisation (OpenAI CLIP, `_transform`).
 pub const CLIP_MEAN: [f32; 3] = [0.481_454_66, 0.457_827_5, 0.408_210_73];
 pub const CLIP_STD: [f32; 3] = [0.268_629_54, 0.261_302_58, 0.275_777_11];
 
-/// Largest image side decoding accepts, in pixels.
+/// Largest image side decoding accepts, in pixels. The page checks the same limits in
+/// `www/image-header.js` before the browser decodes anything.
 pub const MAX_SIDE: u32 = 16_384;
-/// Most memory one decode may allocate (an RGBA 8-bit 8192x8192 image is 256 MiB).
+/// Most pixels an image may declare (100 million: a 48-megapixel photo fits twice over).
+pub const MAX_PIXELS: u64 = 100_000_000;
+/// Most memory one decode may allocate (100 million RGBA pixels are 400 MB).
 pub const MAX_DECODE_BYTES: u64 = 512 * 1024 * 1024;
 
 /// The image as the model sees it: `size` x `size` RGB, before normalisation.
@@ -32,6 +35,72 @@ pub struct PreparedImage {
 
 fn err(context: &str, e: impl std::fmt::Display) -> candle_core::Error {
     candle_core::Error::Msg(format!("{context}: {e}"))
+}
+
+/// Refuses a declared size over `MAX_SIDE` or `MAX_PIXELS`, before anything is decoded.
+pub fn check_size(width: u32, height: u32) -> Result<()> {
+    if width == 0 || height == 0 {
+        bail!("the image is empty ({width}x{height} pixels)");
+    }
+    if width > MAX_SIDE || height > MAX_SIDE || width as u64 * height as u64 > MAX_PIXELS {
+        bail!(
+            "the image declares {width}x{height} pixels; the largest accepted is {MAX_SIDE} pixels a side and {} million pixels in all: scale it down first",
+            MAX_PIXELS / 1_000_000
+        );
+    }
+    Ok(())
+}
+
+/// A decoding failure in words: a file cut short says so.
+fn decode_error(format: &str, e: image::ImageError) -> candle_core::Error {
+    use image::ImageError;
+    let text = e.to_string();
+    let truncated = matches!(&e, ImageError::IoError(io) if io.kind() == std::io::ErrorKind::UnexpectedEof)
+        || ["end of file", "eof", "unexpected end", "not enough data", "no more bytes", "truncated"]
+            .iter()
+            .any(|s| text.to_lowercase().contains(s));
+    let message = match &e {
+        _ if truncated => format!(
+            "the {format} file is cut short (truncated: it ends before its pixels do): download or save it again"
+        ),
+        ImageError::Limits(_) => format!("the {format} image needs more memory than the {} MB a decode may use: scale it down first", MAX_DECODE_BYTES >> 20),
+        ImageError::Unsupported(_) => format!("this {format} file uses a feature the decoder does not support ({text}): save it again as a plain PNG or JPEG"),
+        _ => format!("the {format} file is damaged and cannot be decoded ({text}): download or save it again"),
+    };
+    candle_core::Error::Msg(message)
+}
+
+/// A JPEG ends with its EOI marker (FF D9) after its last scan (FF DA). Entropy-coded data never
+/// holds FF D9 (an FF there is followed by 00), so an EOI before the last scan belongs to an
+/// embedded thumbnail.
+pub fn jpeg_is_complete(bytes: &[u8]) -> bool {
+    let last = |marker: u8| bytes.windows(2).rposition(|w| w == [0xFF, marker]);
+    match (last(0xDA), last(0xD9)) {
+        (Some(scan), Some(end)) => end > scan,
+        (None, _) => true, // no scan at all: the decoder reports what is missing
+        (Some(_), None) => false,
+    }
+}
+
+/// " (it looks like a PDF document)" and the like, for files that are not images.
+fn what_it_looks_like(bytes: &[u8]) -> &'static str {
+    let starts = |p: &[u8]| bytes.starts_with(p);
+    let has_ftyp = |brands: &[&[u8]]| bytes.len() >= 12 && &bytes[4..8] == b"ftyp" && brands.iter().any(|b| &bytes[8..12] == *b);
+    if starts(b"%PDF") {
+        ": it is a PDF document"
+    } else if has_ftyp(&[b"heic", b"heix", b"mif1", b"msf1", b"heim", b"heis"]) {
+        ": it is a HEIC/HEIF photo; save it as JPEG or PNG first"
+    } else if has_ftyp(&[b"avif", b"avis"]) {
+        ": it is an AVIF image, which this decoder does not read; save it as PNG or JPEG first"
+    } else if starts(b"PK\x03\x04") {
+        ": it is a ZIP archive (or an office document)"
+    } else if bytes.iter().take(512).any(|&b| b == b'<') && std::str::from_utf8(&bytes[..bytes.len().min(512)]).is_ok_and(|t| t.contains("<svg")) {
+        ": it is an SVG drawing; the page draws SVG itself, or save it as PNG"
+    } else if std::str::from_utf8(&bytes[..bytes.len().min(512)]).is_ok() {
+        ": it is text"
+    } else {
+        ""
+    }
 }
 
 /// The limits every decode runs under: no side over `MAX_SIDE`, no more than `MAX_DECODE_BYTES`.
@@ -50,9 +119,7 @@ impl PreparedImage {
         if width == 0 || height == 0 {
             bail!("the image is empty ({width}x{height} pixels)");
         }
-        if width > MAX_SIDE || height > MAX_SIDE {
-            bail!("the image is {width}x{height} pixels; the largest side accepted is {MAX_SIDE}");
-        }
+        check_size(width, height)?;
         let expected = width as usize * height as usize * 4;
         if rgba.len() != expected {
             bail!("{width}x{height} RGBA pixels need {expected} bytes, got {}", rgba.len());
@@ -63,21 +130,29 @@ impl PreparedImage {
     }
 
     /// From an encoded file (PNG, JPEG, GIF's first frame, WebP, BMP), turned upright by its EXIF
-    /// orientation, decoded within `decode_limits()`.
+    /// orientation, decoded within `decode_limits()`. The size the header declares is checked
+    /// before any pixel is decoded, so a small file that declares a huge image costs nothing.
     pub fn from_encoded(bytes: &[u8], size: usize) -> Result<Self> {
         if bytes.is_empty() {
-            bail!("the file is empty (0 bytes)");
+            bail!("the file is empty (0 bytes): choose the image again, or another one");
         }
         let reader = ImageReader::new(Cursor::new(bytes))
             .with_guessed_format()
             .map_err(|e| err("reading the image", e))?;
-        if reader.format().is_none() {
-            bail!("this file is not an image in a format the model reads (PNG, JPEG, GIF, WebP, BMP)");
+        let Some(format) = reader.format() else {
+            bail!("this file is not an image in a format the model reads (PNG, JPEG, GIF, WebP, BMP){}", what_it_looks_like(bytes));
+        };
+        let name = format!("{format:?}").to_uppercase();
+        if format == ImageFormat::Jpeg && !jpeg_is_complete(bytes) {
+            // Decoders fill the missing rows with grey; a half-grey picture would mislead.
+            return Err(decode_error(&name, image::ImageError::IoError(std::io::ErrorKind::UnexpectedEof.into())));
         }
-        let mut decoder = reader.into_decoder().map_err(|e| err("decoding the image", e))?;
-        decoder.set_limits(decode_limits()).map_err(|e| err("decoding the image", e))?;
-        let orientation = decoder.orientation().map_err(|e| err("decoding the image", e))?;
-        let mut image = DynamicImage::from_decoder(decoder).map_err(|e| err("decoding the image", e))?;
+        let mut decoder = reader.into_decoder().map_err(|e| decode_error(&name, e))?;
+        let (width, height) = decoder.dimensions();
+        check_size(width, height)?;
+        decoder.set_limits(decode_limits()).map_err(|e| decode_error(&name, e))?;
+        let orientation = decoder.orientation().map_err(|e| decode_error(&name, e))?;
+        let mut image = DynamicImage::from_decoder(decoder).map_err(|e| decode_error(&name, e))?;
         image.apply_orientation(orientation);
         Ok(Self::from_image(&image, size))
     }

@@ -52,11 +52,19 @@ impl TextTokenizer {
         Self::wrap(inner)
     }
 
-    pub(crate) fn wrap(inner: Tokenizer) -> Result<Self> {
+    pub(crate) fn wrap(mut inner: Tokenizer) -> Result<Self> {
+        // Text that spells a special token ("<|eos|>") is encoded as the characters it is made
+        // of; only the prompt builder puts special ids in a sequence.
+        inner.set_encode_special_tokens(true);
+        let added = inner.get_added_tokens_decoder();
         let id = |name: &str| {
-            inner
+            let id = inner
                 .token_to_id(name)
-                .ok_or_else(|| err("tokenizer.json", format!("special token `{name}` is missing")))
+                .ok_or_else(|| err("tokenizer.json", format!("special token `{name}` is missing")))?;
+            if !added.get(&id).is_some_and(|t| t.special) {
+                bail!("tokenizer.json: `{name}` must be an added token with \"special\": true");
+            }
+            Ok(id)
         };
         let special = SpecialIds {
             bos: id(SPECIAL_TOKENS[0])?,
@@ -88,8 +96,8 @@ impl TextTokenizer {
         self.inner.to_string(true).map_err(|e| err("tokenizer.json", e))
     }
 
-    /// Token ids of `text` alone (no BOS or EOS added); special-token strings in it are kept as
-    /// their ids.
+    /// Token ids of `text` alone (no BOS or EOS added). A special token's spelling in the text
+    /// ("<|eos|>") stays text: it becomes the ids of its characters, never the special id.
     pub fn encode(&self, text: &str) -> Result<Vec<u32>> {
         let encoding = self.inner.encode(text, false).map_err(|e| err("tokenize", e))?;
         Ok(encoding.get_ids().to_vec())
@@ -124,11 +132,13 @@ impl TextTokenizer {
 
     /// Checks that every id this tokenizer can produce has a row in the LLM's embedding.
     pub fn check_fits(&self, vocab_size: usize) -> Result<()> {
-        if self.vocab_size() > vocab_size {
+        let vocab = self.inner.get_vocab(true);
+        let Some((token, &largest)) = vocab.iter().max_by_key(|(_, &id)| id) else {
+            bail!("tokenizer.json has no tokens");
+        };
+        if largest as usize >= vocab_size {
             bail!(
-                "tokenizer.json has {} tokens but config.json `llm.vocab_size` is {}: they come from different models",
-                self.vocab_size(),
-                vocab_size
+                "tokenizer.json has token ids up to {largest} (`{token}`) but config.json `llm.vocab_size` is {vocab_size}: they come from different models",
             );
         }
         Ok(())

@@ -1,10 +1,14 @@
 //! Where weights come from and go: seeded initialisation (same numbers natively and in the
 //! browser), safetensors bytes in (f32, f16 or bf16 stored), safetensors bytes out.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 
-use candle_core::{DType, Device, Result, Tensor};
+use candle_core::safetensors::{BufferedSafetensors, Load};
+use candle_core::{bail, DType, Device, Error, Result, Shape, Tensor};
+use candle_nn::var_builder::SimpleBackend;
 use candle_nn::{VarBuilder, VarMap};
+use safetensors::{Dtype, SafeTensorError, SafeTensors};
 
 use crate::config::Config;
 use crate::sampling::Rng;
@@ -50,11 +54,122 @@ pub fn seeded(config: &Config, seed: u64, device: &Device) -> Result<(Vlm, VarMa
 }
 
 /// A model from safetensors bytes. Tensors may be stored as f32, f16 or bf16; they are widened to
-/// f32 once, here. Errors name the file and the tensor.
+/// f32 once, here. Every tensor is checked against `config` before it is read, and every error
+/// names the file and the tensor: a cut-short file, a tensor of another dtype, a missing tensor,
+/// a shape that disagrees with config.json, or tensors the config does not use.
 pub fn load(config: &Config, weights: Vec<u8>, device: &Device) -> Result<Vlm> {
-    let vb = VarBuilder::from_buffered_safetensors(weights, DType::F32, device)
-        .map_err(|e| candle_core::Error::Msg(format!("model.safetensors: {e}")))?;
-    Vlm::new(config, vb).map_err(|e| candle_core::Error::Msg(format!("model.safetensors: {e}")))
+    if let Err(e) = SafeTensors::read_metadata(&weights) {
+        return Err(file_error(&weights, e));
+    }
+    let file = BufferedSafetensors::new(weights).map_err(|e| Error::Msg(format!("{FILE}: {e}")))?;
+    let names: Vec<String> = file.tensors().into_iter().map(|(name, _)| name).collect();
+    let used = Arc::new(Mutex::new(HashSet::new()));
+    let backend = CheckedWeights { file, used: used.clone() };
+    let vlm = Vlm::new(config, VarBuilder::from_backend(Box::new(backend), DType::F32, device.clone()))?;
+    let used = used.lock().expect("the set of read tensors is never poisoned");
+    let mut unused: Vec<&String> = names.iter().filter(|n| !used.contains(*n)).collect();
+    if !unused.is_empty() {
+        unused.sort();
+        let shown: Vec<String> = unused.iter().take(3).map(|n| format!("`{n}`")).collect();
+        bail!(
+            "{FILE} has {} tensor(s) the model of config.json does not use ({}{}): the two files come from different models",
+            unused.len(),
+            shown.join(", "),
+            if unused.len() > 3 { ", ..." } else { "" }
+        );
+    }
+    Ok(vlm)
+}
+
+const FILE: &str = "model.safetensors";
+
+/// A readable account of a safetensors file that does not parse.
+fn file_error(bytes: &[u8], e: SafeTensorError) -> Error {
+    use SafeTensorError::*;
+    let len = bytes.len();
+    let declared = bytes.get(..8).map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")));
+    let why = match e {
+        HeaderTooSmall => format!("is {len} bytes long, too short to be a safetensors file"),
+        InvalidHeaderLength | HeaderTooLarge => match declared {
+            Some(n) if n <= 100_000_000 && n > len as u64 => format!(
+                "is cut short: its header alone needs {n} bytes and the file has {len} (the download or copy did not finish)"
+            ),
+            _ => "is not a safetensors file (its first 8 bytes are not a header length)".into(),
+        },
+        InvalidHeader(_) | InvalidHeaderDeserialization(_) | JsonError(_) => {
+            format!("is not a safetensors file (its header is not valid JSON: {e})")
+        }
+        MetadataIncompleteBuffer => match data_bytes_declared(bytes) {
+            Some(need) if need > have_data(bytes) => format!(
+                "is cut short: its header lists {need} bytes of tensor data and the file holds {} (the download or copy did not finish)",
+                have_data(bytes)
+            ),
+            Some(need) => format!(
+                "has {} bytes after the last tensor its header lists ({need} bytes of tensor data)",
+                have_data(bytes) - need
+            ),
+            None => format!("has a header that does not match its data ({e})"),
+        },
+        InvalidOffset(name) => format!("lists a byte range for tensor `{name}` that overlaps or leaves a gap"),
+        other => format!("is damaged: {other}"),
+    };
+    Error::Msg(format!("{FILE} {why}: choose the model.safetensors that came with config.json"))
+}
+
+fn have_data(bytes: &[u8]) -> u64 {
+    let header = bytes.get(..8).map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes"))).unwrap_or(0);
+    (bytes.len() as u64).saturating_sub(8).saturating_sub(header)
+}
+
+/// The end of the last tensor's byte range, as the header declares it.
+fn data_bytes_declared(bytes: &[u8]) -> Option<u64> {
+    let n = u64::from_le_bytes(bytes.get(..8)?.try_into().ok()?) as usize;
+    let header: serde_json::Value = serde_json::from_slice(bytes.get(8..8usize.checked_add(n)?)?).ok()?;
+    header
+        .as_object()?
+        .iter()
+        .filter(|(k, _)| k.as_str() != "__metadata__")
+        .filter_map(|(_, v)| v.get("data_offsets")?.get(1)?.as_u64())
+        .max()
+}
+
+/// Reads tensors for `Vlm::new`, checking each one's dtype and shape before converting it, and
+/// remembering which were read.
+struct CheckedWeights {
+    file: BufferedSafetensors,
+    used: Arc<Mutex<HashSet<String>>>,
+}
+
+impl SimpleBackend for CheckedWeights {
+    fn get(&self, shape: Shape, name: &str, _: candle_nn::Init, dtype: DType, device: &Device) -> Result<Tensor> {
+        let view = self.file.get(name).map_err(|_| {
+            Error::Msg(format!(
+                "{FILE} has no tensor `{name}`, which the model of config.json needs: the two files come from different models"
+            ))
+        })?;
+        if !matches!(view.dtype(), Dtype::F32 | Dtype::F16 | Dtype::BF16) {
+            bail!("{FILE}: tensor `{name}` is stored as {:?}; weights must be F32, F16 or BF16", view.dtype());
+        }
+        if view.shape() != shape.dims() {
+            bail!(
+                "{FILE}: tensor `{name}` has shape {:?}, but config.json's sizes make it {:?}: the two files come from different models",
+                view.shape(),
+                shape.dims()
+            );
+        }
+        let tensor = view.load(device)?.to_dtype(dtype)?;
+        self.used.lock().expect("the set of read tensors is never poisoned").insert(name.to_string());
+        Ok(tensor)
+    }
+
+    fn get_unchecked(&self, name: &str, dtype: DType, device: &Device) -> Result<Tensor> {
+        let view = self.file.get(name).map_err(|_| Error::Msg(format!("{FILE} has no tensor `{name}`")))?;
+        self.get(Shape::from_dims(view.shape()), name, candle_nn::Init::Const(0.0), dtype, device)
+    }
+
+    fn contains_tensor(&self, name: &str) -> bool {
+        self.file.get(name).is_ok()
+    }
 }
 
 /// Every variable as safetensors bytes, stored as `dtype` (f16 halves the file).

@@ -287,7 +287,7 @@ fn encoded_files_decode_or_fail_with_a_message() {
     let text = PreparedImage::from_encoded(b"hello, not an image", 224).unwrap_err().to_string();
     assert!(text.contains("not an image"), "{text}");
     let truncated = PreparedImage::from_encoded(&png[..png.len() / 2], 224).unwrap_err().to_string();
-    assert!(truncated.contains("decoding"), "{truncated}");
+    assert!(truncated.contains("cut short"), "{truncated}");
 }
 
 #[test]
