@@ -72,3 +72,86 @@ pub fn pixels(images: &[crate::preprocess::PreparedImage], device: &Device) -> R
     let tensors = images.iter().map(|i| i.to_tensor(device)).collect::<Result<Vec<_>>>()?;
     Tensor::cat(&tensors, 0)
 }
+
+/// Several turns about one image in each row, each turn `prompt ids + answer ids + <|eos|>`.
+///
+/// One forward pass over the 196 image tokens then teaches every turn, and each turn learns
+/// exactly what it would learn alone: the attention mask lets a turn see the image tokens and
+/// its own earlier tokens only (never another turn), and its positions restart right after the
+/// image, where a single prompt sits when the page asks it. The image tokens dominate the
+/// sequence, so three or four turns cost little more than one.
+pub struct PackedBatch {
+    /// (b, T) u32, padded with `<|pad|>`.
+    pub ids: Tensor,
+    /// (b, T) f32: 1 on every turn's answer and `<|eos|>`, 0 on prompts and padding.
+    pub loss_mask: Tensor,
+    /// (b, n + T) u32: the position of every image and text token.
+    pub positions: Tensor,
+    /// (b, 1, n + T, n + T) f32, added to the attention scores: 0 where a query may look,
+    /// -inf elsewhere.
+    pub mask: Tensor,
+}
+
+impl PackedBatch {
+    /// `rows[i]` holds the turns of row i; `image_tokens` (n) stand in front of every row, and
+    /// no turn may reach past `context` positions.
+    pub fn new(
+        tokenizer: &TextTokenizer,
+        rows: &[Vec<&Sample>],
+        image_tokens: usize,
+        context: usize,
+        device: &Device,
+    ) -> Result<Self> {
+        let n = image_tokens;
+        // Per row: the ids, and per text position its turn's start and whether it is learned.
+        let mut packed: Vec<(Vec<u32>, Vec<usize>, Vec<bool>)> = Vec::with_capacity(rows.len());
+        for turns in rows {
+            let (mut ids, mut starts, mut learn) = (Vec::new(), Vec::new(), Vec::new());
+            for sample in turns {
+                let (turn, prompt_len) = sample_ids(tokenizer, sample)?;
+                if n + turn.len() > context {
+                    candle_core::bail!("a turn of {} tokens does not fit after {n} image tokens in a context of {context}", turn.len());
+                }
+                let start = ids.len();
+                learn.extend((0..turn.len()).map(|j| j >= prompt_len));
+                starts.extend(std::iter::repeat_n(start, turn.len()));
+                ids.extend(turn);
+            }
+            packed.push((ids, starts, learn));
+        }
+        let t = packed.iter().map(|r| r.0.len()).max().unwrap_or(0);
+        let s = n + t;
+        let b = packed.len();
+        let pad = tokenizer.special.pad;
+        let (mut ids, mut loss_mask) = (Vec::with_capacity(b * t), Vec::with_capacity(b * t));
+        let mut positions = Vec::with_capacity(b * s);
+        let mut mask = vec![f32::NEG_INFINITY; b * s * s];
+        for (r, (row_ids, starts, learn)) in packed.iter().enumerate() {
+            let len = row_ids.len();
+            for j in 0..t {
+                ids.push(row_ids.get(j).copied().unwrap_or(pad));
+                loss_mask.push(if j < len && learn[j] { 1f32 } else { 0f32 });
+            }
+            positions.extend(0..n as u32);
+            positions.extend((0..t).map(|j| (n + if j < len { j - starts[j] } else { 0 }) as u32));
+            let m = &mut mask[r * s * s..(r + 1) * s * s];
+            for q in 0..s {
+                let row = &mut m[q * s..(q + 1) * s];
+                // Every query sees the image tokens (causally among themselves) ...
+                row[..n.min(q + 1)].fill(0.0);
+                if q >= n {
+                    let j = q - n;
+                    // ... and a text token its own turn up to itself; padding sees itself.
+                    let from = if j < len { starts[j] } else { j };
+                    row[n + from..=q].fill(0.0);
+                }
+            }
+        }
+        Ok(Self {
+            ids: Tensor::from_vec(ids, (b, t), device)?,
+            loss_mask: Tensor::from_vec(loss_mask, (b, t), device)?,
+            positions: Tensor::from_vec(positions, (b, s), device)?,
+            mask: Tensor::from_vec(mask, (b, 1, s, s), device)?,
+        })
+    }
+}

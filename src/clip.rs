@@ -4,9 +4,10 @@
 //! The text encoder is kept only to measure zero-shot retrieval; the VLM never uses it.
 
 use candle_core::{Module, Result, Tensor, D};
-use candle_nn::{embedding, linear_no_bias, Embedding, Init, Linear, VarBuilder};
+use candle_nn::{embedding, Embedding, Init, VarBuilder};
 
-use crate::transformer::{causal_mask, layer_norm, Block, LayerNorm};
+use crate::vision_encoder::VisionOutput;
+use crate::transformer::{causal_mask, layer_norm, linear_no_bias, Block, LayerNorm, Linear};
 
 #[derive(Debug, Clone, Copy)]
 pub struct ClipConfig {
@@ -82,9 +83,12 @@ impl ClipHeads {
         })
     }
 
-    /// Unit-length image embeddings (b, e) from the ViT's CLS outputs (b, vision_width).
-    pub fn embed_images(&self, cls: &Tensor) -> Result<Tensor> {
-        l2_normalize(&self.image_proj.forward(cls)?)
+    /// Unit-length image embeddings (b, e) from the ViT's output: the mean of its 196 patch
+    /// features (b, 196, vision_width). Pooling the patch features, rather than reading CLS,
+    /// trains every patch feature directly to carry what the caption says, and the patch
+    /// features are what the VLM's projector receives.
+    pub fn embed_images(&self, vision: &VisionOutput) -> Result<Tensor> {
+        l2_normalize(&self.image_proj.forward(&vision.patch_features.mean(1)?)?)
     }
 
     /// Unit-length text embeddings (b, e).

@@ -17,6 +17,7 @@ pub mod prompt;
 pub mod sampling;
 pub mod generate;
 pub mod weights;
+pub mod train_ops;
 pub mod training;
 pub mod explainer;
 pub mod clip;

@@ -75,6 +75,16 @@ impl Llm {
         Ok(self.run(embeds, start, None, false)?.hidden)
     }
 
+    /// Runs embeddings (b, t, D_t) at the given positions (b, t) u32 under an additive attention
+    /// mask (b, 1, t, t): several independent turns packed in one row (see `PackedBatch`).
+    pub fn forward_packed(&self, embeds: &Tensor, positions: &Tensor, mask: &Tensor) -> Result<Tensor> {
+        let mut x = (embeds + self.wpe.forward(positions)?)?;
+        for block in &self.blocks {
+            x = block.forward(&x, Some(mask), None)?.0;
+        }
+        self.ln_f.forward(&x)
+    }
+
     fn run(&self, embeds: &Tensor, past: usize, cache: Option<&mut KvCache>, want_attentions: bool) -> Result<LlmOutput> {
         let (_, t, _) = embeds.dims3()?;
         if past + t > self.max_seq_len {

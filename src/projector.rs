@@ -2,7 +2,9 @@
 //! (b, 196, D_v) -> (b, 196, D_t): each patch feature becomes an image token of the LLM's width.
 
 use candle_core::{Module, Result, Tensor};
-use candle_nn::{linear, Linear, VarBuilder};
+use candle_nn::VarBuilder;
+
+use crate::transformer::{linear, Linear};
 
 use crate::config::ProjectorKind;
 

@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use candle_core::{DType, Device, Result, Tensor, Var};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW, VarBuilder, VarMap};
 
+use crate::batch::PackedBatch;
 use crate::config::Config;
 use crate::vlm::Vlm;
 
@@ -104,6 +105,19 @@ pub fn train_step(
 ) -> Result<f32> {
     let image_tokens = model.vlm.project(patch_features)?;
     let loss = model.vlm.text_loss(&image_tokens, text_ids, loss_mask)?;
+    optimizer.backward_step(&loss)?;
+    loss.to_scalar::<f32>()
+}
+
+/// `train_step` on rows of several turns about each image (see `PackedBatch`).
+pub fn train_step_packed(
+    model: &PartlyFrozen,
+    optimizer: &mut AdamW,
+    patch_features: &Tensor,
+    batch: &PackedBatch,
+) -> Result<f32> {
+    let image_tokens = model.vlm.project(patch_features)?;
+    let loss = model.vlm.packed_text_loss(&image_tokens, batch)?;
     optimizer.backward_step(&loss)?;
     loss.to_scalar::<f32>()
 }

@@ -1,23 +1,75 @@
 //! The parts both transformers share: multi-head self-attention, the MLP, and a pre-LN block.
 //! The vision encoder runs them without a mask; the LLM with a causal mask and a KV cache.
 
-use candle_core::{Module, Result, Tensor, D};
-use candle_nn::{linear, Init, Linear, VarBuilder};
+use candle_core::{Module, Result, Tensor};
+use candle_nn::{Init, VarBuilder};
 
 use crate::config::LAYER_NORM_EPS;
 
 /// candle's fused LayerNorm and softmax kernels have no backward pass. Where a gradient is
-/// wanted (the input or a weight is tracked) the composed, differentiable ops run instead; the
-/// browser's inference keeps the fused ones.
+/// wanted (the input or a weight is tracked) the training kernels of `train_ops` run instead,
+/// which have one; inference keeps candle's.
 fn wants_gradient(tensors: &[&Tensor]) -> bool {
     tensors.iter().any(|t| t.track_op())
 }
 
 pub fn softmax_last_dim(x: &Tensor) -> Result<Tensor> {
     if wants_gradient(&[x]) {
-        candle_nn::ops::softmax(x, D::Minus1)
+        crate::train_ops::softmax_last_dim(x)
     } else {
         candle_nn::ops::softmax_last_dim(x)
+    }
+}
+
+/// `y = x W^T + b` over the last dimension. Unlike candle-nn's `Linear`, a (b, t, in) input is
+/// flattened to one (b * t, in) matrix product instead of b small ones against a broadcast
+/// weight: the same result, and a much cheaper backward pass when training.
+#[derive(Debug, Clone)]
+pub struct Linear {
+    weight: Tensor,
+    bias: Option<Tensor>,
+}
+
+/// Weights `weight` (out, in) and `bias` (out), as in PyTorch and candle-nn.
+pub fn linear(in_dim: usize, out_dim: usize, vb: VarBuilder) -> Result<Linear> {
+    let bound = 1.0 / (in_dim as f64).sqrt();
+    let init = Init::Uniform { lo: -bound, up: bound };
+    Ok(Linear {
+        weight: vb.get_with_hints((out_dim, in_dim), "weight", init)?,
+        bias: Some(vb.get_with_hints(out_dim, "bias", init)?),
+    })
+}
+
+/// A `Linear` without bias (weight `weight` only).
+pub fn linear_no_bias(in_dim: usize, out_dim: usize, vb: VarBuilder) -> Result<Linear> {
+    let bound = 1.0 / (in_dim as f64).sqrt();
+    let weight = vb.get_with_hints((out_dim, in_dim), "weight", Init::Uniform { lo: -bound, up: bound })?;
+    Ok(Linear { weight, bias: None })
+}
+
+impl Linear {
+    /// (out, in).
+    pub fn weight(&self) -> &Tensor {
+        &self.weight
+    }
+}
+
+impl Module for Linear {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let dims = x.dims().to_vec();
+        let (in_dim, lead) = match dims.split_last() {
+            Some((&in_dim, lead)) => (in_dim, lead),
+            None => candle_core::bail!("a linear layer needs at least one dimension"),
+        };
+        let rows: usize = lead.iter().product();
+        let y = x.reshape((rows, in_dim))?.matmul(&self.weight.t()?)?;
+        let y = match &self.bias {
+            Some(bias) => y.broadcast_add(bias)?,
+            None => y,
+        };
+        let mut out_dims = lead.to_vec();
+        out_dims.push(self.weight.dim(0)?);
+        y.reshape(out_dims)
     }
 }
 
@@ -37,7 +89,7 @@ impl Module for LayerNorm {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let eps = LAYER_NORM_EPS as f32;
         if wants_gradient(&[x, &self.weight, &self.bias]) || !x.is_contiguous() {
-            candle_nn::ops::layer_norm_slow(x, &self.weight, &self.bias, eps)
+            crate::train_ops::layer_norm(x, &self.weight, &self.bias, eps)
         } else {
             candle_nn::ops::layer_norm(x, &self.weight, &self.bias, eps)
         }
@@ -116,7 +168,9 @@ impl Mlp {
 impl Module for Mlp {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         // GPT-2's tanh approximation of GELU.
-        self.proj.forward(&self.fc.forward(x)?.gelu()?)
+        let h = self.fc.forward(x)?;
+        let h = if wants_gradient(&[&h]) { crate::train_ops::gelu(&h)? } else { h.gelu()? };
+        self.proj.forward(&h)
     }
 }
 

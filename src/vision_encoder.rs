@@ -6,11 +6,11 @@
 //! The CLS output is kept apart: LLaVA projects only the patch features; CLIP training uses CLS.
 
 use candle_core::{Module, Result, Tensor};
-use candle_nn::{linear, Linear, VarBuilder};
+use candle_nn::VarBuilder;
 
 use crate::config::VisionConfig;
 use crate::patch_grid::PatchGrid;
-use crate::transformer::{layer_norm, Block, LayerNorm};
+use crate::transformer::{layer_norm, linear, Block, LayerNorm, Linear};
 
 pub struct VisionEncoder {
     patch_embed: Linear,

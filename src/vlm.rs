@@ -3,6 +3,7 @@
 use candle_core::{bail, Module, Result, Tensor, D};
 use candle_nn::VarBuilder;
 
+use crate::batch::PackedBatch;
 use crate::config::Config;
 use crate::llm::Llm;
 use crate::projector::Projector;
@@ -67,6 +68,21 @@ impl Vlm {
         // Positions n - 1 .. n + t - 2 predict text tokens 0 .. t - 1; token 0 is always BOS and
         // never a target, so start at position n.
         self.next_token_loss(&hidden.narrow(1, n, t - 1)?, text_ids, loss_mask)
+    }
+
+    /// `text_loss` over rows of several turns each (see `PackedBatch`): every turn sees the
+    /// image tokens and itself only, so this is the mean over all turns' answer tokens of what
+    /// `text_loss` computes for each turn alone.
+    pub fn packed_text_loss(&self, image_tokens: &Tensor, batch: &PackedBatch) -> Result<Tensor> {
+        let t = batch.ids.dim(1)?;
+        if t < 2 {
+            bail!("a training text needs at least two tokens, got {t}");
+        }
+        let n = image_tokens.dim(1)?;
+        let input = self.llm_input(image_tokens, &batch.ids)?;
+        let hidden = self.llm.forward_packed(&input, &batch.positions, &batch.mask)?;
+        // Each turn starts with <|bos|>, never a target, so no turn learns from the one before.
+        self.next_token_loss(&hidden.narrow(1, n, t - 1)?, &batch.ids, &batch.loss_mask)
     }
 
     /// The same loss with no image: the LLM's text-only pretraining. The text sits at the

@@ -334,3 +334,75 @@ fn f16_weights_round_trip_through_safetensors() {
 fn native_pipeline_matches_the_recorded_fixture() {
     fixture::check(&fixture::run(&files::FILES), files::EXPECTED);
 }
+
+#[test]
+fn packed_turns_learn_exactly_what_each_turn_learns_alone() {
+    use vlm_explainer::batch::{PackedBatch, TextBatch};
+    use vlm_explainer::shapes_world::Sample;
+    let (vlm, _) = weights::seeded(&Config::micro(263), 5, &CPU).unwrap();
+    let tok = tokenizer();
+    let image_tokens = (Tensor::randn(0f32, 1.0, (1, 196, 32), &CPU).unwrap() * 0.1).unwrap();
+    let a = Sample { prompt_task: Task::Question, prompt: "where is it?".into(), answer: "top left".into() };
+    let b = Sample { prompt_task: Task::Caption, prompt: "describe".into(), answer: "a red star".into() };
+    let alone = |s: &Sample| {
+        let batch = TextBatch::new(&tok, &[s], false, &CPU).unwrap();
+        let loss: f32 = vlm.text_loss(&image_tokens, &batch.ids, &batch.loss_mask).unwrap().to_scalar().unwrap();
+        let count: f32 = batch.loss_mask.sum_all().unwrap().to_scalar().unwrap();
+        (loss, count)
+    };
+    let ((la, na), (lb, nb)) = (alone(&a), alone(&b));
+    let context = vlm.llm.max_seq_len();
+    for rows in [vec![vec![&a, &b]], vec![vec![&b, &a]]] {
+        let packed = PackedBatch::new(&tok, &rows, 196, context, &CPU).unwrap();
+        let loss: f32 = vlm.packed_text_loss(&image_tokens, &packed).unwrap().to_scalar().unwrap();
+        let expected = (la * na + lb * nb) / (na + nb);
+        assert!((loss - expected).abs() < 1e-4, "packed {loss} vs turns alone {expected}");
+    }
+    // Without the mask the second turn would read the first: the loss would differ.
+    let packed = PackedBatch::new(&tok, &[vec![&a, &b]], 196, context, &CPU).unwrap();
+    let s = packed.positions.dim(1).unwrap();
+    let causal = vlm_explainer::transformer::causal_mask(s, 0, &CPU).unwrap().reshape((1, 1, s, s)).unwrap();
+    let input = vlm.llm_input(&image_tokens, &packed.ids).unwrap();
+    let hidden = vlm.llm.forward_packed(&input, &packed.positions, &causal).unwrap();
+    let unmasked = vlm.llm.forward_packed(&input, &packed.positions, &packed.mask).unwrap();
+    let diff: f32 = (hidden - unmasked).unwrap().abs().unwrap().max_all().unwrap().to_scalar().unwrap();
+    assert!(diff > 1e-3, "the turn mask changes nothing");
+    // A turn too long for the context is refused, not cut.
+    let long = Sample { prompt_task: Task::Question, prompt: "x".repeat(context), answer: "y".into() };
+    assert!(PackedBatch::new(&tok, &[vec![&long]], 196, context, &CPU).is_err());
+}
+
+#[test]
+fn training_kernels_match_the_composed_ops_in_value_and_gradient() {
+    use candle_core::Var;
+    use vlm_explainer::train_ops;
+    let max_diff = |a: &Tensor, b: &Tensor| -> f32 {
+        (a - b).unwrap().abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_scalar().unwrap()
+    };
+    let x = Var::from_tensor(&(Tensor::randn(0f32, 2.0, (4, 300, 70), &CPU).unwrap())).unwrap();
+    let w = Var::from_tensor(&Tensor::randn(1f32, 0.5, 70, &CPU).unwrap()).unwrap();
+    let b = Var::from_tensor(&Tensor::randn(0f32, 0.5, 70, &CPU).unwrap()).unwrap();
+    // A weighting that makes every output matter differently.
+    let r = Tensor::randn(0f32, 1.0, (4, 300, 70), &CPU).unwrap(); // large enough for two threads
+    type Op<'a> = Box<dyn Fn() -> Tensor + 'a>;
+    let pairs: Vec<(&str, Op, Op)> = vec![
+        ("softmax", Box::new(|| train_ops::softmax_last_dim(&x).unwrap()),
+            Box::new(|| candle_nn::ops::softmax(&x, D::Minus1).unwrap())),
+        ("layer norm", Box::new(|| train_ops::layer_norm(&x, &w, &b, 1e-5).unwrap()),
+            Box::new(|| candle_nn::ops::layer_norm_slow(&x, &w, &b, 1e-5).unwrap())),
+        ("gelu", Box::new(|| train_ops::gelu(&x).unwrap()), Box::new(|| x.gelu().unwrap())),
+    ];
+    for (name, fused, composed) in pairs {
+        let (yf, yc) = (fused(), composed());
+        assert!(max_diff(&yf, &yc) < 1e-5, "{name} forward differs by {}", max_diff(&yf, &yc));
+        let gf = (yf * &r).unwrap().sum_all().unwrap().backward().unwrap();
+        let gc = (yc * &r).unwrap().sum_all().unwrap().backward().unwrap();
+        for (v, what) in [(&x, "input"), (&w, "weight"), (&b, "bias")] {
+            match (gf.get(v.as_tensor()), gc.get(v.as_tensor())) {
+                (Some(a), Some(c)) => assert!(max_diff(a, c) < 1e-4, "{name} {what} gradient differs by {}", max_diff(a, c)),
+                (None, None) => {}
+                _ => panic!("{name}: {what} has a gradient in one version only"),
+            }
+        }
+    }
+}

@@ -42,6 +42,15 @@ impl LossLog {
         self.smoothed = Some(s);
         self.bar.set_message(format!("loss {s:.4}"));
         self.bar.inc(1);
+        // The CSV is always current, so a long stage can be watched (or plotted) while it runs.
+        self.csv.flush().map_err(candle_core::Error::wrap)?;
+        if self.bar.is_hidden() {
+            // No terminal (a log file, CI): a plain line every 10% instead of the bar.
+            let steps = self.bar.length().unwrap_or(1).max(1) as usize;
+            if (step + 1) % steps.div_ceil(10) == 0 || step + 1 == steps {
+                println!("step {}/{steps}: loss {s:.4} ({seconds:.0} s)", step + 1);
+            }
+        }
         Ok(())
     }
 

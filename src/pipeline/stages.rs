@@ -13,11 +13,11 @@ use serde_json::json;
 
 use super::log::LossLog;
 use super::run::{clip_config, Run};
-use crate::batch::{pixels, TextBatch};
+use crate::batch::{pixels, PackedBatch, TextBatch};
 use crate::clip::ClipHeads;
 use crate::sampling::Rng;
 use crate::shapes_world::{Lang, Sample, Scene};
-use crate::training::{adamw, train_step, Part, PartlyFrozen};
+use crate::training::{adamw, train_step_packed, Part, PartlyFrozen};
 use crate::vlm::Vlm;
 
 #[derive(Debug, Clone, Copy)]
@@ -62,8 +62,8 @@ pub fn vision(run: &Run, o: StageOptions) -> Result<()> {
         let captions: Vec<String> = scenes.iter().map(|s| s.caption(random_lang(&mut rng))).collect();
         let images: Vec<_> = scenes.iter().map(Scene::to_prepared_image).collect();
         let texts = TextBatch::texts(&run.tokenizer, &captions, &run.device)?;
-        let cls = vlm.encode_image(&pixels(&images, &run.device)?, false)?.cls;
-        let loss = clip.loss(&clip.embed_images(&cls)?, &clip.embed_texts(&texts.ids, &texts.eos_positions)?)?;
+        let vision = vlm.encode_image(&pixels(&images, &run.device)?, false)?;
+        let loss = clip.loss(&clip.embed_images(&vision)?, &clip.embed_texts(&texts.ids, &texts.eos_positions)?)?;
         opt.set_learning_rate(lr_at(step, o.steps, o.lr));
         opt.backward_step(&loss)?;
         log.step(step, loss.to_scalar()?)?;
@@ -83,7 +83,7 @@ pub fn clip_retrieval(run: &Run, vlm: &Vlm, clip: &ClipHeads, n: usize) -> Resul
     let mut image_embeds = Vec::new();
     for chunk in scenes.chunks(32) {
         let images: Vec<_> = chunk.iter().map(Scene::to_prepared_image).collect();
-        image_embeds.push(clip.embed_images(&vlm.encode_image(&pixels(&images, &run.device)?, false)?.cls)?);
+        image_embeds.push(clip.embed_images(&vlm.encode_image(&pixels(&images, &run.device)?, false)?)?);
     }
     let images = Tensor::cat(&image_embeds, 0)?;
     let mut out = [0.0; 2];
@@ -139,7 +139,25 @@ fn feature_pool(vlm: &Vlm, run: &Run, seeds: std::ops::Range<u64>) -> Result<(Ve
         bar.inc(chunk.len() as u64);
     }
     bar.finish();
-    Ok((scenes, Tensor::cat(&chunks, 0)?, started.elapsed().as_secs_f32()))
+    Ok((scenes, Tensor::cat(&chunks, 0)?.contiguous()?, started.elapsed().as_secs_f32()))
+}
+
+/// Questions per image in stage d, beside its two captions.
+const QUESTIONS_PER_IMAGE: usize = 3;
+
+/// The turns one image teaches in one step (each turn sees only the image and itself): in stage
+/// c its caption in both languages; in stage d also `QUESTIONS_PER_IMAGE` of its questions, each
+/// in a random language.
+fn conversation(scene: &Scene, stage: char, rng: &mut Rng) -> Vec<Sample> {
+    let mut turns: Vec<Sample> = Lang::ALL.iter().map(|&lang| scene.samples(lang).swap_remove(0)).collect();
+    if stage == 'd' {
+        for _ in 0..QUESTIONS_PER_IMAGE {
+            let mut all = scene.samples(random_lang(rng));
+            let k = 1 + (rng.next_u64() % (all.len() as u64 - 1)) as usize;
+            turns.push(all.swap_remove(k));
+        }
+    }
+    turns
 }
 
 /// Stages c and d: the projector (and in d the LLM) learn on frozen features computed once.
@@ -156,20 +174,13 @@ fn connect(run: &Run, o: StageOptions, stage: char) -> Result<()> {
     let mut log = LossLog::new(&run.path(&format!("loss_{stage}.csv")), o.steps, title)?;
     for step in 0..o.steps {
         let picks: Vec<u32> = (0..o.batch).map(|_| (rng.next_u64() % scenes.len() as u64) as u32).collect();
-        let samples: Vec<Sample> = picks
-            .iter()
-            .map(|&p| {
-                let mut all = scenes[p as usize].samples(random_lang(&mut rng));
-                // Stage c aligns on captions only; stage d mixes captions and questions evenly.
-                let k = if stage == 'c' || rng.next_u64() % 2 == 0 { 0 } else { 1 + (rng.next_u64() % (all.len() as u64 - 1).max(1)) as usize };
-                all.swap_remove(k.min(all.len() - 1))
-            })
-            .collect();
-        let refs: Vec<&Sample> = samples.iter().collect();
-        let batch = TextBatch::new(&run.tokenizer, &refs, false, &run.device)?;
+        let conversations: Vec<Vec<Sample>> =
+            picks.iter().map(|&p| conversation(&scenes[p as usize], stage, &mut rng)).collect();
+        let rows: Vec<Vec<&Sample>> = conversations.iter().map(|c| c.iter().collect()).collect();
+        let batch = PackedBatch::new(&run.tokenizer, &rows, model.vlm.num_image_tokens(), run.config.llm.max_seq_len, &run.device)?;
         let picked = features.index_select(&Tensor::new(picks.as_slice(), &run.device)?, 0)?;
         opt.set_learning_rate(lr_at(step, o.steps, o.lr));
-        let loss = train_step(&model, &mut opt, &picked, &batch.ids, &batch.loss_mask)?;
+        let loss = train_step_packed(&model, &mut opt, &picked, &batch)?;
         log.step(step, loss)?;
     }
     let seconds = log.finish()?;

@@ -1,0 +1,277 @@
+//! Softmax, LayerNorm and GELU with fused backward passes, for training.
+//!
+//! candle's fused softmax and LayerNorm kernels have no backward pass, and the composed,
+//! differentiable versions cost a dozen full-size temporaries per call (GELU's backward too).
+//! Each op here runs its forward and its backward as one pass over rows of the last dimension,
+//! natively on two threads and in the browser on one. Inference keeps candle's own kernels
+//! (see `transformer`); these run only where a gradient is wanted.
+
+use candle_core::{bail, CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
+
+/// The contiguous f32 values behind `storage` and `layout`.
+fn values<'a>(storage: &'a CpuStorage, layout: &Layout, op: &str) -> Result<&'a [f32]> {
+    let data = storage.as_slice::<f32>()?;
+    match layout.contiguous_offsets() {
+        Some((start, end)) => Ok(&data[start..end]),
+        None => bail!("{op} needs a contiguous f32 input"),
+    }
+}
+
+/// Splits `out` into chunks of whole rows of `row` values and runs `f(first_row, chunk)` on
+/// each, on two threads natively when there is enough work.
+fn for_row_chunks(out: &mut [f32], row: usize, f: impl Fn(usize, &mut [f32]) + Sync) {
+    let rows = out.len() / row.max(1);
+    let threads = if cfg!(target_arch = "wasm32") || out.len() < 1 << 16 {
+        1
+    } else {
+        std::thread::available_parallelism().map_or(1, |n| n.get()).min(rows.max(1))
+    };
+    if threads <= 1 {
+        f(0, out);
+        return;
+    }
+    let per = rows.div_ceil(threads);
+    std::thread::scope(|s| {
+        for (i, chunk) in out.chunks_mut(per * row).enumerate() {
+            let f = &f;
+            s.spawn(move || f(i * per, chunk));
+        }
+    });
+}
+
+/// Softmax over the last dimension.
+pub fn softmax_last_dim(x: &Tensor) -> Result<Tensor> {
+    x.contiguous()?.apply_op1(Softmax)
+}
+
+struct Softmax;
+struct SoftmaxBackward;
+
+impl CustomOp1 for Softmax {
+    fn name(&self) -> &'static str {
+        "train-softmax"
+    }
+
+    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
+        let x = values(storage, layout, self.name())?;
+        let n = layout.dims().last().copied().unwrap_or(1);
+        let mut out = vec![0f32; x.len()];
+        for_row_chunks(&mut out, n, |first, chunk| {
+            for (r, y) in chunk.chunks_mut(n).enumerate() {
+                let xr = &x[(first + r) * n..(first + r + 1) * n];
+                let max = xr.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                let mut sum = 0f32;
+                for (y, &v) in y.iter_mut().zip(xr) {
+                    *y = (v - max).exp();
+                    sum += *y;
+                }
+                let inv = 1.0 / sum;
+                y.iter_mut().for_each(|y| *y *= inv);
+            }
+        });
+        Ok((CpuStorage::F32(out), layout.shape().clone()))
+    }
+
+    fn bwd(&self, _x: &Tensor, y: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
+        Ok(Some(y.apply_op2_no_bwd(&grad.contiguous()?, &SoftmaxBackward)?))
+    }
+}
+
+impl CustomOp2 for SoftmaxBackward {
+    fn name(&self) -> &'static str {
+        "train-softmax-backward"
+    }
+
+    /// dx = y * (g - sum(g * y)) per row.
+    fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> Result<(CpuStorage, Shape)> {
+        let (y, g) = (values(s1, l1, self.name())?, values(s2, l2, self.name())?);
+        let n = l1.dims().last().copied().unwrap_or(1);
+        let mut out = vec![0f32; y.len()];
+        for_row_chunks(&mut out, n, |first, chunk| {
+            for (r, dx) in chunk.chunks_mut(n).enumerate() {
+                let at = (first + r) * n;
+                let (yr, gr) = (&y[at..at + n], &g[at..at + n]);
+                let dot: f32 = yr.iter().zip(gr).map(|(a, b)| a * b).sum();
+                for ((d, &yv), &gv) in dx.iter_mut().zip(yr).zip(gr) {
+                    *d = yv * (gv - dot);
+                }
+            }
+        });
+        Ok((CpuStorage::F32(out), l1.shape().clone()))
+    }
+}
+
+/// LayerNorm over the last dimension: (x - mean) / sqrt(var + eps) * weight + bias.
+pub fn layer_norm(x: &Tensor, weight: &Tensor, bias: &Tensor, eps: f32) -> Result<Tensor> {
+    x.contiguous()?.apply_op3(&weight.contiguous()?, &bias.contiguous()?, LayerNormOp { eps })
+}
+
+struct LayerNormOp {
+    eps: f32,
+}
+struct LayerNormBackward {
+    eps: f32,
+}
+
+/// Mean and 1 / standard deviation of one row.
+fn moments(x: &[f32], eps: f32) -> (f32, f32) {
+    let n = x.len() as f32;
+    let mean = x.iter().sum::<f32>() / n;
+    let var = x.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / n;
+    (mean, 1.0 / (var + eps).sqrt())
+}
+
+impl CustomOp3 for LayerNormOp {
+    fn name(&self) -> &'static str {
+        "train-layer-norm"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let x = values(s1, l1, self.name())?;
+        let (w, b) = (values(s2, l2, self.name())?, values(s3, l3, self.name())?);
+        let n = w.len();
+        if l1.dims().last() != Some(&n) || b.len() != n {
+            bail!("layer norm: input {:?}, weight {n}, bias {}", l1.dims(), b.len());
+        }
+        let mut out = vec![0f32; x.len()];
+        for_row_chunks(&mut out, n, |first, chunk| {
+            for (r, y) in chunk.chunks_mut(n).enumerate() {
+                let xr = &x[(first + r) * n..(first + r + 1) * n];
+                let (mean, rstd) = moments(xr, self.eps);
+                for i in 0..n {
+                    y[i] = (xr[i] - mean) * rstd * w[i] + b[i];
+                }
+            }
+        });
+        Ok((CpuStorage::F32(out), l1.shape().clone()))
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        weight: &Tensor,
+        _bias: &Tensor,
+        _y: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        // One pass gives rows + 2 rows: dx, then d weight, then d bias.
+        let n = weight.dim(0)?;
+        let rows = x.elem_count() / n;
+        let all = x.apply_op3_no_bwd(weight, &grad.contiguous()?, &LayerNormBackward { eps: self.eps })?;
+        let dx = all.narrow(0, 0, rows)?.reshape(x.shape())?;
+        let dw = all.narrow(0, rows, 1)?.reshape(n)?;
+        let db = all.narrow(0, rows + 1, 1)?.reshape(n)?;
+        Ok((Some(dx), Some(dw), Some(db)))
+    }
+}
+
+impl CustomOp3 for LayerNormBackward {
+    fn name(&self) -> &'static str {
+        "train-layer-norm-backward"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let (x, w, g) = (values(s1, l1, self.name())?, values(s2, l2, self.name())?, values(s3, l3, self.name())?);
+        let n = w.len();
+        let rows = x.len() / n;
+        let mut out = vec![0f32; x.len() + 2 * n];
+        let (dx_all, dwb) = out.split_at_mut(x.len());
+        for_row_chunks(dx_all, n, |first, chunk| {
+            for (r, dx) in chunk.chunks_mut(n).enumerate() {
+                let at = (first + r) * n;
+                let (xr, gr) = (&x[at..at + n], &g[at..at + n]);
+                let (mean, rstd) = moments(xr, self.eps);
+                // dxhat = g * w; dx = rstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat))
+                let (mut m1, mut m2) = (0f32, 0f32);
+                for i in 0..n {
+                    let xhat = (xr[i] - mean) * rstd;
+                    let d = gr[i] * w[i];
+                    m1 += d;
+                    m2 += d * xhat;
+                }
+                let (m1, m2) = (m1 / n as f32, m2 / n as f32);
+                for i in 0..n {
+                    let xhat = (xr[i] - mean) * rstd;
+                    dx[i] = rstd * (gr[i] * w[i] - m1 - xhat * m2);
+                }
+            }
+        });
+        let (dw, db) = dwb.split_at_mut(n);
+        for r in 0..rows {
+            let (xr, gr) = (&x[r * n..(r + 1) * n], &g[r * n..(r + 1) * n]);
+            let (mean, rstd) = moments(xr, self.eps);
+            for i in 0..n {
+                dw[i] += gr[i] * (xr[i] - mean) * rstd;
+                db[i] += gr[i];
+            }
+        }
+        Ok((CpuStorage::F32(out), Shape::from((rows + 2, n))))
+    }
+}
+
+/// GELU, tanh approximation (GPT-2's, and candle's `gelu`).
+pub fn gelu(x: &Tensor) -> Result<Tensor> {
+    x.contiguous()?.apply_op1(Gelu)
+}
+
+struct Gelu;
+struct GeluBackward;
+
+const SQRT_2_OVER_PI: f32 = 0.797_884_6;
+const GELU_C: f32 = 0.044_715;
+
+impl CustomOp1 for Gelu {
+    fn name(&self) -> &'static str {
+        "train-gelu"
+    }
+
+    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
+        let x = values(storage, layout, self.name())?;
+        let mut out = vec![0f32; x.len()];
+        for_row_chunks(&mut out, 1, |first, chunk| {
+            for (y, &v) in chunk.iter_mut().zip(&x[first..]) {
+                *y = 0.5 * v * (1.0 + (SQRT_2_OVER_PI * (v + GELU_C * v * v * v)).tanh());
+            }
+        });
+        Ok((CpuStorage::F32(out), layout.shape().clone()))
+    }
+
+    fn bwd(&self, x: &Tensor, _y: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
+        Ok(Some(x.apply_op2_no_bwd(&grad.contiguous()?, &GeluBackward)?))
+    }
+}
+
+impl CustomOp2 for GeluBackward {
+    fn name(&self) -> &'static str {
+        "train-gelu-backward"
+    }
+
+    fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> Result<(CpuStorage, Shape)> {
+        let (x, g) = (values(s1, l1, self.name())?, values(s2, l2, self.name())?);
+        let mut out = vec![0f32; x.len()];
+        for_row_chunks(&mut out, 1, |first, chunk| {
+            for ((d, &v), &gv) in chunk.iter_mut().zip(&x[first..]).zip(&g[first..]) {
+                let t = (SQRT_2_OVER_PI * (v + GELU_C * v * v * v)).tanh();
+                let dt = SQRT_2_OVER_PI * (1.0 + 3.0 * GELU_C * v * v);
+                *d = gv * (0.5 * (1.0 + t) + 0.5 * v * (1.0 - t * t) * dt);
+            }
+        });
+        Ok((CpuStorage::F32(out), l1.shape().clone()))
+    }
+}
