@@ -1,12 +1,19 @@
 """Serves the repository root as static files on 127.0.0.1, for the page and its tests.
 
 Sends the headers the page relies on: the wasm MIME type, no caching (a rebuilt pkg/ is always
-the one loaded), and COOP/COEP so the page is cross-origin isolated (needed by wasm threads).
+the one loaded), COOP/COEP so the page is cross-origin isolated (needed by wasm threads), and
+the Content-Security-Policy.
 """
 import argparse
 import functools
 import http.server
 import os
+
+
+CSP = (
+    "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; worker-src 'self'; style-src 'self'; "
+    "img-src 'self' blob: data:; connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'none'"
+)
 
 
 class Handler(http.server.SimpleHTTPRequestHandler):
@@ -19,6 +26,10 @@ class Handler(http.server.SimpleHTTPRequestHandler):
     }
 
     def end_headers(self):
+        # The page's policy (index.html says the same) also reaches the worker, whose script
+        # takes its policy from its own response: code from this origin only, wasm allowed,
+        # no eval, and no connection anywhere else.
+        self.send_header("Content-Security-Policy", CSP)
         self.send_header("Cache-Control", "no-store")
         self.send_header("Cross-Origin-Opener-Policy", "same-origin")
         self.send_header("Cross-Origin-Embedder-Policy", "require-corp")

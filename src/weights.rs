@@ -148,7 +148,7 @@ impl SimpleBackend for CheckedWeights {
             ))
         })?;
         if !matches!(view.dtype(), Dtype::F32 | Dtype::F16 | Dtype::BF16) {
-            bail!("{FILE}: tensor `{name}` is stored as {:?}; weights must be F32, F16 or BF16", view.dtype());
+            bail!("{FILE}: tensor `{name}` is stored as {:?}; weights must be F32, F16 or BF16: save the model again with floating-point weights", view.dtype());
         }
         if view.shape() != shape.dims() {
             bail!(

@@ -2,6 +2,7 @@
 // from a tensor the wasm model computed for the current image.
 
 import { ModelClient } from './model-client.js';
+import { sniff } from './image-header.js';
 import { t, setLang, getLang, onLangChange } from './i18n.js';
 import { InputView } from './views/input.js';
 import { TokenStrip } from './views/tokens.js';
@@ -13,13 +14,22 @@ const IMAGE_TOKENS = GRID * GRID;
 
 const state = {
   config: null, features: null, sequence: null, imageUrl: null, lastImage: null, tokens: [], busy: false,
-  selectedToken: -1, hoveredPatch: -1,
+  loading: false, selectedToken: -1, hoveredPatch: -1,
+  // The model as last loaded: a preset's name, or the person's own files (loaded again after a crash).
+  modelRequest: null,
 };
 
-const client = new ModelClient((message) => {
-  showError(`${message} (the model was restarted)`);
-  loadModel();
+// If the model's worker crashes, it is replaced and the same model is loaded into it again;
+// the page keeps what it shows, and the next image runs as usual.
+const client = new ModelClient((message, restarted) => {
+  showError(message);
+  if (restarted) loadModel(state.modelRequest, { rerun: false });
 });
+
+/// The status line: loading wins over working, working over ready.
+function settleStatus() {
+  setStatus(state.loading ? 'loading' : state.busy ? 'busy' : 'ready');
+}
 
 function setStatus(kind) {
   const el = $('status');
@@ -159,31 +169,45 @@ function drawPca(rgb) {
 }
 
 function showModelLabel(label) {
-  $('model-label').textContent = label.trained ? t('trained', label.name) : t('untrained', label.preset, label.seed);
+  if (label.own) $('model-label').textContent = t('own_model', label.name, label.files.join(', '));
+  else $('model-label').textContent = label.trained ? t('trained', label.name) : t('untrained', label.preset, label.seed);
 }
 
 // --- model -------------------------------------------------------------------------------
 
 let modelInfo = null;
 
-async function loadModel() {
-  setStatus('loading');
+/// Loads `request` (`{ preset }`, or `{ preset: 'files', files }`) into the worker. On failure
+/// the worker keeps the model it had, and so does the page.
+async function loadModel(request = { preset: $('preset-switch').value }, { rerun = true } = {}) {
+  state.loading = true;
+  settleStatus();
   try {
-    const preset = $('preset-switch').value;
-    modelInfo = await client.request({ type: 'load', preset, seed: 0 }, (msg) => {
+    const info = await client.request({ type: 'load', seed: 0, ...request }, (msg) => {
       if (msg.type === 'progress') $('status').textContent = t(`loading_${msg.text}`);
     });
+    modelInfo = info;
+    state.modelRequest = request;
     state.config = modelInfo.config;
     fillAttentionSelects();
     fillTasks();
     showCounts(modelInfo.counts);
     showModelLabel(modelInfo.label);
-    setStatus('ready');
-    if (state.lastImage) runImage(state.lastImage);
   } catch (e) {
-    setStatus('ready');
     showError(e.message);
+    return false;
+  } finally {
+    state.loading = false;
+    settleStatus();
   }
+  if (rerun && state.lastImage) runImage(state.lastImage);
+  return true;
+}
+
+function selectModelOption(value) {
+  const select = $('preset-switch');
+  select.querySelector('option[value="files"]').hidden = value !== 'files';
+  select.value = value;
 }
 
 function currentPrompt() {
@@ -195,7 +219,7 @@ async function runImage(image) {
   if (state.busy) return;
   state.busy = true;
   clearError();
-  setStatus('busy');
+  settleStatus();
   state.tokens = [];
   state.selectedToken = -1;
   $('output').textContent = '';
@@ -210,11 +234,12 @@ async function runImage(image) {
     );
     state.lastImage = image;
     $('speed').textContent = t('speed', done.tokens, done.tokensPerSecond);
+    $('speed').dataset.wasmBytes = done.wasmBytes;
   } catch (e) {
     showError(e.message);
   } finally {
     state.busy = false;
-    setStatus('ready');
+    settleStatus();
   }
 }
 
@@ -300,11 +325,45 @@ function selectToken(index) {
 
 // --- inputs ------------------------------------------------------------------------------
 
-function acceptFile(file) {
+async function acceptFile(file) {
   if (!file) return;
   state.scene = null;
   showTruth();
-  runImage(file);
+  const head = new Uint8Array(await file.slice(0, 4096).arrayBuffer());
+  if (sniff(head).format === 'svg') drawSvg(file).then(runImage, (e) => showError(e.message));
+  else runImage(file);
+}
+
+// Largest side an SVG drawing is drawn at: it has no pixels of its own, and the model sees
+// its central square at 224 px.
+const SVG_SIDE = 1024;
+
+/// An SVG drawing as pixels, drawn by the browser here (the worker has no image element). As
+/// an image, SVG runs no script and loads nothing from elsewhere.
+async function drawSvg(file) {
+  // Typed, whatever the file says: the browser reads SVG only as image/svg+xml.
+  const url = URL.createObjectURL(new Blob([file], { type: 'image/svg+xml' }));
+  try {
+    const img = new Image();
+    img.src = url;
+    try {
+      await img.decode();
+    } catch {
+      throw new Error(`${file.name}: this SVG drawing could not be drawn (it is not valid SVG): export it as PNG first`);
+    }
+    const w0 = img.naturalWidth || SVG_SIDE;
+    const h0 = img.naturalHeight || SVG_SIDE;
+    const scale = SVG_SIDE / Math.max(w0, h0);
+    const width = Math.max(1, Math.round(w0 * scale));
+    const height = Math.max(1, Math.round(h0 * scale));
+    const ctx = new OffscreenCanvas(width, height).getContext('2d');
+    ctx.fillStyle = '#fff'; // transparent parts show white, as on the page
+    ctx.fillRect(0, 0, width, height);
+    ctx.drawImage(img, 0, 0, width, height);
+    return { rgba: ctx.getImageData(0, 0, width, height).data, width, height, name: file.name };
+  } finally {
+    URL.revokeObjectURL(url);
+  }
 }
 
 document.addEventListener('dragover', (e) => { e.preventDefault(); document.body.classList.add('dragging'); });
@@ -312,7 +371,9 @@ document.addEventListener('dragleave', () => document.body.classList.remove('dra
 document.addEventListener('drop', (e) => {
   e.preventDefault();
   document.body.classList.remove('dragging');
-  acceptFile(e.dataTransfer?.files?.[0]);
+  const files = [...(e.dataTransfer?.files ?? [])];
+  if (files.some((f) => /\.(safetensors|json)$/i.test(f.name))) openModel(files);
+  else acceptFile(files[0]);
 });
 document.addEventListener('paste', (e) => {
   const item = [...(e.clipboardData?.items ?? [])].find((i) => i.kind === 'file');
@@ -373,7 +434,24 @@ onLangChange(() => {
   if (modelInfo) { showCounts(modelInfo.counts); showModelLabel(modelInfo.label); }
   setStatus($('status').dataset.state);
 });
-$('preset-switch').addEventListener('change', loadModel);
+$('preset-switch').addEventListener('change', async () => {
+  const select = $('preset-switch');
+  const previous = state.modelRequest;
+  if (select.value === 'files') return;
+  if (!(await loadModel({ preset: select.value }))) selectModelOption(previous?.preset ?? 'default');
+});
+
+// The person's own model: config.json, model.safetensors and tokenizer.json, chosen together.
+async function openModel(files) {
+  if (!files.length) return;
+  clearError();
+  if (await loadModel({ preset: 'files', files })) selectModelOption('files');
+}
+$('model-input').addEventListener('change', (e) => {
+  const files = [...e.target.files];
+  e.target.value = '';
+  openModel(files);
+});
 
 $('lang-switch').value = getLang();
 setLang(getLang());

@@ -1,32 +1,54 @@
 // The one place that owns the model's worker and its messages. Requests get an id; replies and
-// stage events with that id go to the request's handler.
+// stage events with that id go to the request's handler. If the wasm module traps, or the worker
+// dies, the worker is replaced and `onCrash` is told, so the page can load its model again.
+
+// More crashes than this within CRASH_WINDOW_MS and the worker is not started again.
+const MAX_CRASHES = 3;
+const CRASH_WINDOW_MS = 60_000;
 
 export class ModelClient {
   constructor(onCrash) {
     this.handlers = new Map();
     this.nextId = 1;
     this.onCrash = onCrash;
+    this.crashes = [];
     this.start();
   }
 
   start() {
     this.worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
-    this.worker.onmessage = ({ data }) => this.handlers.get(data.id)?.(data);
+    this.worker.onmessage = ({ data }) => {
+      if (data.type === 'error' && data.fatal) this.restart(data.message, data.id);
+      else this.handlers.get(data.id)?.(data);
+    };
     this.worker.onerror = (e) => {
       e.preventDefault();
-      const message = e.message || 'the model worker stopped';
-      for (const handler of this.handlers.values()) handler({ type: 'error', message });
-      this.handlers.clear();
-      this.worker.terminate();
-      this.start();
-      this.onCrash?.(message);
+      this.restart(e.message || 'the model\'s worker stopped');
     };
   }
 
+  /// Replaces the worker; every request still waiting fails with `message`.
+  restart(message, id) {
+    this.worker.terminate();
+    const now = performance.now();
+    this.crashes = [...this.crashes.filter((t) => now - t < CRASH_WINDOW_MS), now];
+    const again = this.crashes.length <= MAX_CRASHES;
+    const text = again
+      ? `${message}. The model was restarted; try again`
+      : `${message}. The model stopped ${this.crashes.length} times in a minute and was not restarted: reload the page`;
+    const waiting = [...this.handlers.entries()].sort(([a], [b]) => (a === id ? -1 : b === id ? 1 : 0));
+    this.handlers.clear();
+    if (again) this.start();
+    else this.stopped = text;
+    this.onCrash?.(text, again);
+    for (const [, handler] of waiting) handler({ type: 'error', message: text });
+  }
+
   /// Sends a request; `onEvent` sees every message for it. Resolves with the final message
-  /// (`loaded`, `done`, `visionAttention`), rejects with an Error on `error`.
+  /// (`loaded`, `done`, `visionAttention`, `scene`), rejects with an Error on `error`.
   request(msg, onEvent = () => {}, finalTypes = ['loaded', 'done', 'visionAttention', 'scene']) {
     const id = this.nextId++;
+    if (this.stopped) return Promise.reject(new Error(this.stopped));
     return new Promise((resolve, reject) => {
       this.handlers.set(id, (data) => {
         if (data.type === 'error') {

@@ -3,16 +3,19 @@
 
 import init, { VlmExplainer, shapesWorldScene } from '../pkg/vlm_explainer.js';
 import { pcaColours } from './pca.js';
+import { checkImage, formatName, MAX_PIXELS, WASM_FORMATS } from './image-header.js';
 
 const MODEL_DIR = new URL('./model/', import.meta.url);
 // Largest side sent to the model; bigger images are scaled down first (the model only ever
 // sees the central square at 224 px, so nothing visible is lost).
 const MAX_SIDE = 2048;
-// Refuse before decoding anything that declares more pixels than this (a decompression bomb).
-const MAX_PIXELS = 100e6;
+// Largest model file read into memory: the wasm holds at most 300M values (src/config.rs),
+// 1.2 GB as f32, and reads them from the file's bytes.
+const MAX_MODEL_BYTES = 1.25e9;
 
 let model = null;
-let ready = init();
+let wasm = null;
+const ready = init().then((exports) => { wasm = exports; });
 
 function post(msg, transfer = []) { self.postMessage(msg, transfer); }
 
@@ -33,7 +36,34 @@ async function fetchModelFiles(files) {
   return { weights: new Uint8Array(weights), config, tokenizer: new Uint8Array(tokenizer) };
 }
 
-async function load(id, { preset, seed }) {
+/// The three files of a model, picked from what a person chose by their names.
+function pickModelFiles(files) {
+  const lower = (f) => f.name.toLowerCase();
+  const weights = files.filter((f) => lower(f).endsWith('.safetensors'));
+  const jsons = files.filter((f) => lower(f).endsWith('.json'));
+  const tokenizer = jsons.filter((f) => lower(f).includes('tokenizer'));
+  const config = jsons.filter((f) => !lower(f).includes('tokenizer'));
+  const missing = [[weights, 'model.safetensors'], [config, 'config.json'], [tokenizer, 'tokenizer.json']]
+    .filter(([found]) => found.length !== 1).map(([found, name]) => (found.length ? `more than one ${name}` : name));
+  if (missing.length) {
+    throw new Error(`choose one model's three files together: config.json, model.safetensors and tokenizer.json (${missing.join(', ')}: ${files.length ? `chose ${files.map((f) => f.name).join(', ')}` : 'none chosen'})`);
+  }
+  if (weights[0].size > MAX_MODEL_BYTES) {
+    throw new Error(`${weights[0].name} is ${(weights[0].size / 1e9).toFixed(1)} GB; the page holds models of up to ${MAX_MODEL_BYTES / 1e9} GB`);
+  }
+  return { weights: weights[0], config: config[0], tokenizer: tokenizer[0] };
+}
+
+/// Messages name the files as the model knows them; say which of the person's files that is.
+function nameFiles(message, files) {
+  let text = message;
+  for (const [canonical, file] of [['model.safetensors', files.weights], ['config.json', files.config], ['tokenizer.json', files.tokenizer]]) {
+    if (file.name !== canonical) text = text.replaceAll(canonical, file.name);
+  }
+  return text;
+}
+
+async function load(id, { preset, seed, files: chosen }) {
   const progress = (text) => post({ type: 'progress', id, text });
   progress('wasm');
   await ready;
@@ -54,6 +84,17 @@ async function load(id, { preset, seed }) {
       next = VlmExplainer.fromPreset(fallback, fallbackSeed);
       label = { trained: false, preset: fallback, seed: fallbackSeed };
     }
+  } else if (preset === 'files') {
+    const files = pickModelFiles(chosen);
+    progress('weights');
+    const [weights, config, tokenizer] = await Promise.all(
+      [files.weights.arrayBuffer(), files.config.text(), files.tokenizer.arrayBuffer()]);
+    try {
+      next = new VlmExplainer(new Uint8Array(weights), config, new Uint8Array(tokenizer));
+    } catch (e) {
+      throw new Error(nameFiles(describe(e), files));
+    }
+    label = { trained: true, own: true, name: JSON.parse(config).name, files: [files.config.name, files.weights.name, files.tokenizer.name] };
   } else {
     progress('random');
     next = VlmExplainer.fromPreset(preset, seed);
@@ -69,15 +110,25 @@ async function load(id, { preset, seed }) {
   };
 }
 
-async function imageToRgba(blob) {
+/// An image file's pixels, decoded by the browser (which honours EXIF orientation and reads
+/// AVIF), scaled to at most MAX_SIDE; `null` when only the wasm decoder can read it. The header
+/// is checked first, so nothing is decoded that declares too many pixels or is cut short.
+async function imageToRgba(file, name) {
+  const bytes = new Uint8Array(await file.arrayBuffer());
+  const info = checkImage(bytes, name);
+  if (info.format === 'svg') throw new Error(`${name}: SVG drawings are drawn by the page, not here: drop or choose the file on the page`);
   let bitmap;
   try {
-    bitmap = await createImageBitmap(blob, { imageOrientation: 'from-image' });
+    bitmap = await createImageBitmap(new Blob([bytes]), { imageOrientation: 'from-image' });
   } catch {
-    return null; // not something the browser decodes: the wasm decoder will say why
+    if (WASM_FORMATS.has(info.format)) return { bytes };
+    throw new Error(`${name}: this browser cannot decode ${formatName(info.format)} images: save it as JPEG or PNG first`);
   }
   const { width, height } = bitmap;
-  if (width * height > MAX_PIXELS) throw new Error(`the image is ${width}x${height} pixels, more than ${MAX_PIXELS / 1e6} million`);
+  if (width * height > MAX_PIXELS) {
+    bitmap.close();
+    throw new Error(`${name}: the image is ${width}x${height} pixels, more than ${MAX_PIXELS / 1e6} million: scale it down first`);
+  }
   const scale = Math.min(1, MAX_SIDE / Math.max(width, height));
   const w = Math.max(1, Math.round(width * scale));
   const h = Math.max(1, Math.round(height * scale));
@@ -93,9 +144,15 @@ async function run(id, { image, task, text, options }) {
   const time = (fn) => { const t0 = performance.now(); const r = fn(); return [r, performance.now() - t0]; };
 
   const t0 = performance.now();
-  const pixels = image instanceof Blob ? await imageToRgba(image) : image;
-  if (pixels) model.preprocessRgba(new Uint8Array(pixels.rgba.buffer ?? pixels.rgba), pixels.width, pixels.height);
-  else model.preprocessEncoded(new Uint8Array(await image.arrayBuffer()));
+  const name = image.name ?? 'the image';
+  const pixels = image instanceof Blob ? await imageToRgba(image, name) : image;
+  try {
+    if (pixels.bytes) model.preprocessEncoded(pixels.bytes);
+    else model.preprocessRgba(new Uint8Array(pixels.rgba.buffer ?? pixels.rgba), pixels.width, pixels.height);
+  } catch (e) {
+    if (e instanceof WebAssembly.RuntimeError) throw e;
+    throw new Error(`${name}: ${describe(e)}`);
+  }
   const rgba = model.inputRgba();
   post({ type: 'stage', id, stage: 'input', rgba, ms: performance.now() - t0, tensorShape: [1, 3, 224, 224] }, [rgba.buffer]);
 
@@ -121,10 +178,13 @@ async function run(id, { image, task, text, options }) {
     post({ type: 'token', id, token, elapsedMs: performance.now() - genStart });
   }
   const seconds = (performance.now() - genStart) / 1000;
-  post({ type: 'done', id, text: finalText, tokens: count, tokensPerSecond: count / Math.max(seconds, 1e-6) });
+  post({
+    type: 'done', id, text: finalText, tokens: count, tokensPerSecond: count / Math.max(seconds, 1e-6),
+    wasmBytes: wasm.memory.buffer.byteLength,
+  });
 }
 
-self.onmessage = async ({ data }) => {
+async function handle(data) {
   const { id, type } = data;
   try {
     if (type === 'load') post({ type: 'loaded', id, ...(await load(id, data)) });
@@ -138,6 +198,13 @@ self.onmessage = async ({ data }) => {
       post({ type: 'visionAttention', id, row }, [row.buffer]);
     } else throw new Error(`unknown request ${type}`);
   } catch (e) {
-    post({ type: 'error', id, message: describe(e) });
+    // A trap (a Rust panic, memory out of bounds) may leave the module's memory half-updated:
+    // the page replaces this worker instead of calling into it again.
+    const fatal = e instanceof WebAssembly.RuntimeError;
+    post({ type: 'error', id, message: fatal ? `the model stopped with an internal error (${describe(e)})` : describe(e), fatal });
   }
-};
+}
+
+// One request at a time, in the order sent: a run waits for the load before it.
+let queue = Promise.resolve();
+self.onmessage = ({ data }) => { queue = queue.then(() => handle(data)); };
