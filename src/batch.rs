@@ -12,8 +12,6 @@ use crate::tokenizer::TextTokenizer;
 pub struct TextBatch {
     pub ids: Tensor,
     pub loss_mask: Tensor,
-    /// Position of each row's `<|eos|>`.
-    pub eos_positions: Vec<usize>,
 }
 
 /// `prompt ids + answer ids + <|eos|>`, and how many of them are the prompt.
@@ -32,37 +30,20 @@ impl TextBatch {
         Self::from_rows(&rows, tokenizer.special.pad, whole_text, device)
     }
 
-    /// Plain texts ending in `<|eos|>` (captions for the CLIP text encoder).
-    pub fn texts(tokenizer: &TextTokenizer, texts: &[String], device: &Device) -> Result<Self> {
-        let rows = texts
-            .iter()
-            .map(|t| {
-                let mut ids = vec![tokenizer.special.bos];
-                ids.extend(tokenizer.encode(t)?);
-                ids.push(tokenizer.special.eos);
-                Ok((ids, 1))
-            })
-            .collect::<Result<Vec<_>>>()?;
-        Self::from_rows(&rows, tokenizer.special.pad, true, device)
-    }
-
     fn from_rows(rows: &[(Vec<u32>, usize)], pad: u32, whole_text: bool, device: &Device) -> Result<Self> {
         let t = rows.iter().map(|r| r.0.len()).max().unwrap_or(0);
         let mut ids = Vec::with_capacity(rows.len() * t);
         let mut mask = Vec::with_capacity(rows.len() * t);
-        let mut eos_positions = Vec::with_capacity(rows.len());
         for (row, prompt_len) in rows {
             let learn_from = if whole_text { 1 } else { *prompt_len };
             for j in 0..t {
                 ids.push(row.get(j).copied().unwrap_or(pad));
                 mask.push(if j >= learn_from && j < row.len() { 1f32 } else { 0f32 });
             }
-            eos_positions.push(row.len() - 1);
         }
         Ok(Self {
             ids: Tensor::from_vec(ids, (rows.len(), t), device)?,
             loss_mask: Tensor::from_vec(mask, (rows.len(), t), device)?,
-            eos_positions,
         })
     }
 }

@@ -1,11 +1,12 @@
 //! Scoring a model on held-out ShapesWorld scenes: exact captions, each attribute of each object,
 //! and question answering, per language. Inference only; used by the eval CLI and the tests.
 
-use candle_core::{Device, Result, Tensor};
+use candle_core::{Device, Result};
 use serde::Serialize;
 
 use crate::batch::pixels;
 use crate::generate::Generator;
+use crate::llm::KvCache;
 use crate::prompt::prompt_ids;
 use crate::sampling::SamplingOptions;
 use crate::shapes_world::{parse_caption, Lang, Scene};
@@ -79,11 +80,12 @@ impl Tally {
     }
 }
 
-/// Greedy answer to one prompt about one image.
-pub fn answer(vlm: &Vlm, tokenizer: &TextTokenizer, image_tokens: &Tensor, task: crate::prompt::Task, prompt: &str) -> Result<String> {
+/// Greedy answer to one prompt about one image, whose tokens `image` (from
+/// `Generator::image_cache`) holds.
+pub fn answer(vlm: &Vlm, tokenizer: &TextTokenizer, image: &KvCache, task: crate::prompt::Task, prompt: &str) -> Result<String> {
     let ids = prompt_ids(tokenizer, task, prompt)?;
     let options = SamplingOptions { max_new_tokens: 64, ..Default::default() };
-    let mut generator = Generator::start(vlm, image_tokens, &ids, options, Some(tokenizer.special.eos))?;
+    let mut generator = Generator::start_after_image(vlm, image.clone(), &ids, options, Some(tokenizer.special.eos))?;
     let mut out = Vec::new();
     while let Some(token) = generator.next_token(vlm)? {
         if !token.is_eos {
@@ -110,10 +112,10 @@ pub fn evaluate(
         let features = vlm.encode_image(&pixels(&images, device)?, false)?.patch_features;
         let tokens = vlm.project(&features)?;
         for (i, scene) in batch.iter().enumerate() {
-            let image_tokens = tokens.narrow(0, i, 1)?;
+            let image = Generator::image_cache(vlm, &tokens.narrow(0, i, 1)?)?;
             for (l, lang) in Lang::ALL.into_iter().enumerate() {
                 for (k, sample) in scene.samples(lang).into_iter().enumerate() {
-                    let got = answer(vlm, tokenizer, &image_tokens, sample.prompt_task, &sample.prompt)?;
+                    let got = answer(vlm, tokenizer, &image, sample.prompt_task, &sample.prompt)?;
                     if k == 0 {
                         tallies[l].caption(scene, &got, lang);
                     } else {

@@ -59,6 +59,29 @@ impl Generator {
         Ok(Self { cache, pending, sampler: Sampler::new(options), options, eos, produced: 0, num_image_tokens })
     }
 
+    /// The LLM's cache after the image tokens (1, 196, D_t) alone: every prompt about this image
+    /// can start from a clone of it (`start_after_image`) instead of running the image again.
+    pub fn image_cache(vlm: &Vlm, image_tokens: &Tensor) -> Result<KvCache> {
+        let mut cache = KvCache::new(vlm.llm.layers());
+        vlm.llm.forward(image_tokens, Some(&mut cache), false)?;
+        Ok(cache)
+    }
+
+    /// `start` for a prompt after the image tokens already in `cache` (from `image_cache`).
+    pub fn start_after_image(
+        vlm: &Vlm,
+        mut cache: KvCache,
+        prompt_ids: &[u32],
+        options: SamplingOptions,
+        eos: Option<u32>,
+    ) -> Result<Self> {
+        let num_image_tokens = cache.len();
+        let ids = Tensor::new(prompt_ids, vlm.llm.device())?.unsqueeze(0)?;
+        let out = vlm.llm.forward(&vlm.llm.embed_tokens(&ids)?, Some(&mut cache), true)?;
+        let pending = Some(predict(vlm, &out, num_image_tokens)?);
+        Ok(Self { cache, pending, sampler: Sampler::new(options), options, eos, produced: 0, num_image_tokens })
+    }
+
     /// Logits for the next position, until generation has finished.
     pub fn next_logits(&self) -> Option<&[f32]> {
         self.pending.as_ref().map(|p| p.logits.as_slice())

@@ -16,7 +16,9 @@ pub struct Llm {
 }
 
 /// What the LLM holds while generating: each layer's keys and values so far. After the prefill,
-/// a new token costs one position; the 196 image tokens are never run again.
+/// a new token costs one position; the 196 image tokens are never run again. A clone shares the
+/// tensors (appending makes new ones), so one image's cache can start several prompts.
+#[derive(Clone)]
 pub struct KvCache {
     layers: Vec<LayerCache>,
     len: usize,

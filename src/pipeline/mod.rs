@@ -54,7 +54,7 @@ enum Command {
         #[arg(long, default_value_t = 4000)]
         corpus_scenes: u64,
     },
-    /// Stage a: vision pretraining, a tiny CLIP.
+    /// Stage a: vision pretraining, a tiny CLIP whose text tower is stage b's LLM (run b first).
     Vision(Stage),
     /// Stage b: LLM pretraining on text alone.
     Llm(Stage),
@@ -72,7 +72,7 @@ enum Command {
         #[arg(long, default_value = "www/model")]
         out: PathBuf,
     },
-    /// Everything from scratch: tokenizer, a, b, c, d, eval, ship.
+    /// Everything from scratch: tokenizer, b, a, c, d, eval, ship.
     All {
         #[arg(long, default_value_t = 1000)]
         scenes: usize,
@@ -80,11 +80,12 @@ enum Command {
 }
 
 /// The defaults `all` uses, chosen so the whole pipeline fits in an hour on 2 cores.
+/// Stage d's rows each pack 5 turns about one image (both captions and 3 questions).
 const DEFAULTS: [StageOptions; 4] = [
-    StageOptions { steps: 100, batch: 16, lr: 1e-3, pool: 0 },
+    StageOptions { steps: 100, batch: 32, lr: 3e-4, pool: 0 },
     StageOptions { steps: 600, batch: 32, lr: 2e-3, pool: 0 },
-    StageOptions { steps: 200, batch: 16, lr: 2e-3, pool: 1000 },
-    StageOptions { steps: 1000, batch: 16, lr: 2e-3, pool: 1000 },
+    StageOptions { steps: 150, batch: 16, lr: 2e-3, pool: 1000 },
+    StageOptions { steps: 900, batch: 16, lr: 2e-3, pool: 3000 },
 ];
 
 fn options(stage: &Stage, defaults: StageOptions) -> StageOptions {
@@ -193,8 +194,8 @@ fn dispatch(cli: Cli) -> Result<()> {
             let started = Instant::now();
             make_tokenizer(dir, 512, 4000)?;
             let run = Run::open(dir)?;
-            stages::vision(&run, DEFAULTS[0])?;
             stages::llm(&run, DEFAULTS[1])?;
+            stages::vision(&run, DEFAULTS[0])?;
             stages::align(&run, DEFAULTS[2])?;
             stages::instruct(&run, DEFAULTS[3])?;
             let train_seconds = started.elapsed().as_secs_f32();

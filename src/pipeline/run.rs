@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use candle_core::{DType, Device, Result};
 use candle_nn::{VarBuilder, VarMap};
 
-use crate::clip::{ClipConfig, ClipHeads};
+use crate::clip::ClipHeads;
 use crate::config::Config;
 use crate::tokenizer::TextTokenizer;
 use crate::vlm::Vlm;
@@ -27,11 +27,6 @@ pub struct Run {
     pub config: Config,
     pub tokenizer: TextTokenizer,
     pub device: Device,
-}
-
-/// The CLIP text encoder of stage a: small, since it only has to tell captions apart.
-pub fn clip_config(config: &Config) -> ClipConfig {
-    ClipConfig { vocab_size: config.llm.vocab_size, width: 128, layers: 2, heads: 4, max_len: 96, embed_dim: 128 }
 }
 
 impl Run {
@@ -52,7 +47,7 @@ impl Run {
         let mut varmap = VarMap::new();
         let vb = VarBuilder::from_varmap(&varmap, DType::F32, &self.device);
         Vlm::new(&self.config, vb.clone())?;
-        ClipHeads::new(&clip_config(&self.config), self.config.vision.width, vb.pp("clip"))?;
+        ClipHeads::new(self.config.vision.width, self.config.llm.width, vb.pp("clip"))?;
         weights::init_seeded(&varmap, 0)?;
         if let Some(stage) = stage {
             let path = self.path(&format!("stage_{stage}.safetensors"));

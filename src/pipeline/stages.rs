@@ -3,7 +3,8 @@
 //!   b. LLM pretraining on ShapesWorld text alone
 //!   c. alignment (LLaVA stage 1): vision encoder and LLM frozen, the projector alone learns
 //!   d. instruction tuning (LLaVA stage 2): vision encoder frozen, projector and LLM learn
-//! Each stage starts from the previous stage's checkpoint and writes its own.
+//! Each stage writes its own checkpoint. Stage b runs first, from scratch: stage a reads captions
+//! with its LLM (see `clip`); then a -> c -> d, each from the one before.
 
 use std::time::Instant;
 
@@ -12,7 +13,7 @@ use candle_nn::Optimizer;
 use serde_json::json;
 
 use super::log::LossLog;
-use super::run::{clip_config, Run};
+use super::run::Run;
 use crate::batch::{pixels, PackedBatch, TextBatch};
 use crate::clip::ClipHeads;
 use crate::sampling::Rng;
@@ -46,24 +47,34 @@ fn random_lang(rng: &mut Rng) -> Lang {
     if rng.next_u64() % 2 == 0 { Lang::En } else { Lang::Zh }
 }
 
-/// Stage a: the ViT learns to see by matching images with their captions.
+/// Caption samples of `scenes`, each in a random language: (samples, their batch).
+fn caption_batch(run: &Run, scenes: &[Scene], langs: impl Fn(usize) -> Lang) -> Result<TextBatch> {
+    let samples: Vec<Sample> = scenes.iter().enumerate().map(|(i, s)| s.samples(langs(i)).swap_remove(0)).collect();
+    let refs: Vec<&Sample> = samples.iter().collect();
+    TextBatch::new(&run.tokenizer, &refs, false, &run.device)
+}
+
+/// Stage a: the ViT learns to see by matching images with their captions, read by the locked
+/// LLM of stage b.
 pub fn vision(run: &Run, o: StageOptions) -> Result<()> {
-    let varmap = run.varmap(None)?;
+    let varmap = run.varmap(Some("b"))?;
     let trainable = [Part::VisionEncoder, Part::Clip];
     let vb = PartlyFrozen::builder(&varmap, &trainable, &run.device);
     let vlm = Vlm::new(&run.config, vb.clone())?;
-    let clip = ClipHeads::new(&clip_config(&run.config), run.config.vision.width, vb.pp("clip"))?;
+    let clip = ClipHeads::new(run.config.vision.width, run.config.llm.width, vb.pp("clip"))?;
     let mut opt = adamw(&PartlyFrozen::trainable_vars(&varmap, &trainable), o.lr)?;
     let mut rng = Rng::new(1);
     let mut log = LossLog::new(&run.path("loss_a.csv"), o.steps, "a: vision")?;
+    let n = vlm.num_image_tokens();
     for step in 0..o.steps {
         let seeds = (0..o.batch as u64).map(|i| SEED_BASE[0] + (step * o.batch) as u64 + i);
         let scenes: Vec<Scene> = seeds.map(Scene::generate).collect();
-        let captions: Vec<String> = scenes.iter().map(|s| s.caption(random_lang(&mut rng))).collect();
+        let langs: Vec<Lang> = scenes.iter().map(|_| random_lang(&mut rng)).collect();
+        let captions = caption_batch(run, &scenes, |i| langs[i])?;
         let images: Vec<_> = scenes.iter().map(Scene::to_prepared_image).collect();
-        let texts = TextBatch::texts(&run.tokenizer, &captions, &run.device)?;
         let vision = vlm.encode_image(&pixels(&images, &run.device)?, false)?;
-        let loss = clip.loss(&clip.embed_images(&vision)?, &clip.embed_texts(&texts.ids, &texts.eos_positions)?)?;
+        let texts = clip.embed_texts(&ClipHeads::text_features(&vlm.llm, &captions, n)?)?;
+        let loss = clip.loss(&clip.embed_images(&vision)?, &texts)?;
         opt.set_learning_rate(lr_at(step, o.steps, o.lr));
         opt.backward_step(&loss)?;
         log.step(step, loss.to_scalar()?)?;
@@ -88,12 +99,13 @@ pub fn clip_retrieval(run: &Run, vlm: &Vlm, clip: &ClipHeads, n: usize) -> Resul
     let images = Tensor::cat(&image_embeds, 0)?;
     let mut out = [0.0; 2];
     for (l, lang) in Lang::ALL.into_iter().enumerate() {
-        let captions: Vec<String> = scenes.iter().map(|s| s.caption(lang)).collect();
-        let texts = TextBatch::texts(&run.tokenizer, &captions, &run.device)?;
-        let sims = images.matmul(&clip.embed_texts(&texts.ids, &texts.eos_positions)?.t()?)?;
+        let captions = caption_batch(run, &scenes, |_| lang)?;
+        let texts = clip.embed_texts(&ClipHeads::text_features(&vlm.llm, &captions, vlm.num_image_tokens())?)?;
+        let sims = images.matmul(&texts.t()?)?;
         let best: Vec<u32> = sims.argmax(1)?.to_vec1()?;
         // An identical caption elsewhere is just as right.
-        let hits = best.iter().enumerate().filter(|(i, &j)| captions[*i] == captions[j as usize]).count();
+        let text: Vec<String> = scenes.iter().map(|s| s.caption(lang)).collect();
+        let hits = best.iter().enumerate().filter(|(i, &j)| text[*i] == text[j as usize]).count();
         out[l] = hits as f64 / n as f64;
     }
     Ok(out)
@@ -101,7 +113,7 @@ pub fn clip_retrieval(run: &Run, vlm: &Vlm, clip: &ClipHeads, n: usize) -> Resul
 
 /// Stage b: the LLM learns the language of ShapesWorld from text alone.
 pub fn llm(run: &Run, o: StageOptions) -> Result<()> {
-    let varmap = run.varmap(Some("a"))?;
+    let varmap = run.varmap(None)?;
     let model = PartlyFrozen::new(&run.config, &varmap, &[Part::Llm], &run.device)?;
     let mut opt = model.optimizer(o.lr)?;
     let mut rng = Rng::new(2);
@@ -163,7 +175,7 @@ fn conversation(scene: &Scene, stage: char, rng: &mut Rng) -> Vec<Sample> {
 /// Stages c and d: the projector (and in d the LLM) learn on frozen features computed once.
 fn connect(run: &Run, o: StageOptions, stage: char) -> Result<()> {
     let (from, trainable, seed_base, title): (&str, &[Part], u64, &str) = match stage {
-        'c' => ("b", &[Part::Projector], SEED_BASE[2], "c: align"),
+        'c' => ("a", &[Part::Projector], SEED_BASE[2], "c: align"),
         _ => ("c", &[Part::Projector, Part::Llm], SEED_BASE[3], "d: instruct"),
     };
     let varmap = run.varmap(Some(from))?;
