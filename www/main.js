@@ -44,6 +44,7 @@ function showError(message) {
 }
 
 function clearError() { $('error').hidden = true; $('error').textContent = ''; }
+$('error').addEventListener('click', clearError);
 
 const shapeText = (dims) => `(${dims.join(', ')})`;
 
