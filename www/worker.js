@@ -92,6 +92,7 @@ async function load(id, { preset, seed, files: chosen }) {
     try {
       next = new VlmExplainer(new Uint8Array(weights), config, new Uint8Array(tokenizer));
     } catch (e) {
+      if (e instanceof WebAssembly.RuntimeError) throw e;
       throw new Error(nameFiles(describe(e), files));
     }
     label = { trained: true, own: true, name: JSON.parse(config).name, files: [files.config.name, files.weights.name, files.tokenizer.name] };
@@ -111,7 +112,7 @@ async function load(id, { preset, seed, files: chosen }) {
 }
 
 /// An image file's pixels, decoded by the browser (which honours EXIF orientation and reads
-/// AVIF), scaled to at most MAX_SIDE; `null` when only the wasm decoder can read it. The header
+/// AVIF), scaled to at most MAX_SIDE; `{ bytes }` when only the wasm decoder can read it. The header
 /// is checked first, so nothing is decoded that declares too many pixels or is cut short.
 async function imageToRgba(file, name) {
   const bytes = new Uint8Array(await file.arrayBuffer());
