@@ -49,3 +49,19 @@ fn bad_input_is_an_error_not_a_panic() {
     assert!(m.preprocess_encoded(b"%PDF-1.4 not an image").is_err());
     assert!(m.encode().is_err(), "encode before any image is an error");
 }
+
+#[wasm_bindgen_test]
+fn in_the_browser_too_special_token_spellings_stay_text_and_bad_files_are_named() {
+    let f = &files::FILES;
+    let mut m = VlmExplainer::new(f.weights.to_vec(), f.config, f.tokenizer).unwrap();
+    m.preprocess_encoded(f.image_png).unwrap();
+    m.encode().unwrap();
+    m.project().unwrap();
+    // <|bos|> <|question|> + the 7 characters of "<|eos|>" as byte tokens + <|answer|>.
+    let seq = m.prefill("question", "<|eos|>", 0.0, 0, 0, 4).unwrap();
+    assert_eq!(shape_of(&seq), vec![1, 196 + 10, 32]);
+    assert!(m.prefill("question", "  ", 0.0, 0, 0, 4).is_err(), "an empty prompt is refused");
+    let message = |e: wasm_bindgen::JsError| js_sys::Error::from(JsValue::from(e)).message().as_string().unwrap();
+    let cut = VlmExplainer::new(f.weights[..f.weights.len() / 2].to_vec(), f.config, f.tokenizer).err().map(message).unwrap();
+    assert!(cut.starts_with("model.safetensors is cut short"), "{cut}");
+}
