@@ -1,5 +1,5 @@
 //! Training batches: ShapesWorld samples -> padded text ids and loss masks, scenes -> pixels.
-//! Shared by native training and (later) the browser's projector training.
+//! Shared by native training and the browser's projector training.
 
 use candle_core::{Device, Result, Tensor};
 
@@ -83,13 +83,29 @@ impl PackedBatch {
         context: usize,
         device: &Device,
     ) -> Result<Self> {
+        let turns = rows
+            .iter()
+            .map(|turns| turns.iter().map(|s| sample_ids(tokenizer, s)).collect::<Result<Vec<_>>>())
+            .collect::<Result<Vec<_>>>()?;
+        Self::from_turn_ids(&turns, tokenizer.special.pad, image_tokens, context, device)
+    }
+
+    /// `new` from turns already tokenized: `rows[i]` holds row i's turns as (ids, prompt length),
+    /// as `sample_ids` makes them.
+    pub fn from_turn_ids(
+        rows: &[Vec<(Vec<u32>, usize)>],
+        pad: u32,
+        image_tokens: usize,
+        context: usize,
+        device: &Device,
+    ) -> Result<Self> {
         let n = image_tokens;
         // Per row: the ids, and per text position its turn's start and whether it is learned.
         let mut packed: Vec<(Vec<u32>, Vec<usize>, Vec<bool>)> = Vec::with_capacity(rows.len());
         for turns in rows {
             let (mut ids, mut starts, mut learn) = (Vec::new(), Vec::new(), Vec::new());
-            for sample in turns {
-                let (turn, prompt_len) = sample_ids(tokenizer, sample)?;
+            for (turn, prompt_len) in turns {
+                let (turn, prompt_len) = (turn.clone(), *prompt_len);
                 if n + turn.len() > context {
                     candle_core::bail!("a turn of {} tokens does not fit after {n} image tokens in a context of {context}", turn.len());
                 }
@@ -103,7 +119,6 @@ impl PackedBatch {
         let t = packed.iter().map(|r| r.0.len()).max().unwrap_or(0);
         let s = n + t;
         let b = packed.len();
-        let pad = tokenizer.special.pad;
         let (mut ids, mut loss_mask) = (Vec::with_capacity(b * t), Vec::with_capacity(b * t));
         let mut positions = Vec::with_capacity(b * s);
         let mut mask = vec![f32::NEG_INFINITY; b * s * s];

@@ -31,8 +31,9 @@ pub struct LangScores {
     pub qa_accuracy: f64,
 }
 
+/// Counts behind `LangScores`, one language at a time.
 #[derive(Default)]
-struct Tally {
+pub struct Tally {
     captions: usize,
     exact: usize,
     objects: usize,
@@ -46,7 +47,7 @@ struct Tally {
 }
 
 impl Tally {
-    fn scores(&self) -> LangScores {
+    pub fn scores(&self) -> LangScores {
         let r = |n: usize, d: usize| if d == 0 { 0.0 } else { n as f64 / d as f64 };
         let (shape, colour, size, position) =
             (r(self.shape, self.objects), r(self.colour, self.objects), r(self.size, self.objects), r(self.position, self.objects));
@@ -64,7 +65,8 @@ impl Tally {
         }
     }
 
-    fn caption(&mut self, scene: &Scene, generated: &str, lang: Lang) {
+    /// Scores one generated caption of `scene` against the scene itself.
+    pub fn caption(&mut self, scene: &Scene, generated: &str, lang: Lang) {
         self.captions += 1;
         self.exact += usize::from(generated == scene.caption(lang));
         self.objects += scene.objects.len();

@@ -19,6 +19,7 @@ pub mod generate;
 pub mod weights;
 pub mod train_ops;
 pub mod training;
+pub mod projector_training;
 pub mod explainer;
 pub mod clip;
 pub mod batch;
@@ -30,6 +31,8 @@ pub mod tokenizer_train;
 
 #[cfg(target_arch = "wasm32")]
 pub mod wasm;
+#[cfg(target_arch = "wasm32")]
+pub mod wasm_training;
 
 pub use config::Config;
 pub use explainer::Explainer;

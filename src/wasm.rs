@@ -15,11 +15,11 @@ pub fn start() {
     console_error_panic_hook::set_once();
 }
 
-fn js_err(e: candle_core::Error) -> JsError {
+pub(crate) fn js_err(e: candle_core::Error) -> JsError {
     JsError::new(&e.to_string())
 }
 
-fn object(fields: &[(&str, JsValue)]) -> JsValue {
+pub(crate) fn object(fields: &[(&str, JsValue)]) -> JsValue {
     let o = Object::new();
     for (k, v) in fields {
         Reflect::set(&o, &JsValue::from_str(k), v).expect("setting a field on a fresh object");

@@ -26,8 +26,14 @@ fn name_seed(name: &str, seed: u64) -> u64 {
 /// Sets every variable from `seed`: biases to 0, every weight to N(0, 0.02); LayerNorms and
 /// CLIP's temperature keep their constructors' values.
 pub fn init_seeded(varmap: &VarMap, seed: u64) -> Result<()> {
+    init_seeded_where(varmap, seed, "")
+}
+
+/// `init_seeded` for the variables whose names start with `prefix` only (e.g. `projector.`);
+/// every other variable keeps its value.
+pub fn init_seeded_where(varmap: &VarMap, seed: u64, prefix: &str) -> Result<()> {
     let data = varmap.data().lock().expect("the VarMap lock is never poisoned");
-    for (name, var) in data.iter() {
+    for (name, var) in data.iter().filter(|(name, _)| name.starts_with(prefix)) {
         // LayerNorms (ones and zeros) and CLIP's temperature (log 1/0.07) keep the values their
         // constructors gave them.
         if name.contains(".ln_") || name.ends_with("logit_scale") {
@@ -79,6 +85,16 @@ pub fn load(config: &Config, weights: Vec<u8>, device: &Device) -> Result<Vlm> {
         );
     }
     Ok(vlm)
+}
+
+/// The weights of a model file as named f32 tensors, each checked against `config` as `load`
+/// checks it: the starting point of training in the browser.
+pub fn load_tensors(config: &Config, weights: Vec<u8>, device: &Device) -> Result<HashMap<String, Tensor>> {
+    load(config, weights.clone(), device)?;
+    candle_core::safetensors::load_buffer(&weights, device)?
+        .into_iter()
+        .map(|(name, t)| Ok((name, t.to_dtype(DType::F32)?)))
+        .collect()
 }
 
 const FILE: &str = "model.safetensors";
