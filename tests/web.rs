@@ -65,3 +65,27 @@ fn in_the_browser_too_special_token_spellings_stay_text_and_bad_files_are_named(
     let cut = VlmExplainer::new(f.weights[..f.weights.len() / 2].to_vec(), f.config, f.tokenizer).err().map(message).unwrap();
     assert!(cut.starts_with("model.safetensors is cut short"), "{cut}");
 }
+
+#[wasm_bindgen_test]
+fn training_in_the_browser_lowers_the_loss_and_the_projector_round_trips() {
+    use vlm_explainer::wasm_training::ProjectorTrainer;
+    let f = &files::FILES;
+    let number = |v: &JsValue, key: &str| Reflect::get(v, &key.into()).unwrap().as_f64().unwrap();
+    // The fixture's LLM is random (its logits nearly uniform whatever it reads), so the LLM
+    // learns beside the projector here; natively, tests/projector_training.rs also trains the
+    // projector alone on an LLM taught first.
+    let mut t = ProjectorTrainer::new(f.weights.to_vec(), f.config, f.tokenizer, "mlp2x_gelu", "llm", 4, 1e-2, 0).unwrap();
+    let losses: Vec<f64> = (0..8).map(|_| number(&t.step().unwrap(), "loss")).collect();
+    let (first, last) = ((losses[0] + losses[1]) / 2.0, (losses[6] + losses[7]) / 2.0);
+    assert!(last < first * 0.9, "the loss went {losses:?}");
+    let info = t.info().unwrap();
+    assert_eq!(number(&info, "step"), 8.0);
+
+    let bytes = t.projector_safetensors().unwrap().to_vec();
+    let mut other = ProjectorTrainer::new(f.weights.to_vec(), f.config, f.tokenizer, "linear", "none", 4, 1e-2, 1).unwrap();
+    other.load_projector(&bytes).unwrap();
+    let kind = Reflect::get(&other.info().unwrap(), &"kind".into()).unwrap().as_string().unwrap();
+    assert_eq!(kind, "mlp2x_gelu", "loading switches to the file's projector kind");
+    assert_eq!(other.projector_safetensors().unwrap().to_vec(), bytes);
+    assert!(other.load_projector(f.weights).is_err(), "a whole model is not a projector file");
+}
