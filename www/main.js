@@ -330,6 +330,9 @@ async function acceptFile(file) {
   if (!file) return;
   state.scene = null;
   showTruth();
+  // The last run's outcome goes at once, not after the file is read.
+  clearError();
+  $('speed').textContent = '';
   const head = new Uint8Array(await file.slice(0, 4096).arrayBuffer());
   if (sniff(head).format === 'svg') drawSvg(file).then(runImage, (e) => showError(e.message));
   else runImage(file);
