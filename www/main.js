@@ -7,6 +7,7 @@ import { t, setLang, getLang, onLangChange } from './i18n.js';
 import { InputView } from './views/input.js';
 import { TokenStrip } from './views/tokens.js';
 import { drawMatrix } from './views/matrix.js';
+import { TrainPanel } from './views/train.js';
 
 const $ = (id) => document.getElementById(id);
 const GRID = 14;
@@ -174,6 +175,9 @@ function showModelLabel(label) {
   else $('model-label').textContent = label.trained ? t('trained', label.name) : t('untrained', label.preset, label.seed);
 }
 
+// Training the projector runs in a worker of its own, on the model the page has loaded.
+const trainPanel = new TrainPanel();
+
 // --- model -------------------------------------------------------------------------------
 
 let modelInfo = null;
@@ -189,6 +193,7 @@ async function loadModel(request = { preset: $('preset-switch').value }, { rerun
     });
     modelInfo = info;
     state.modelRequest = request;
+    trainPanel.setModel(request, info.label);
     state.config = modelInfo.config;
     fillAttentionSelects();
     fillTasks();
@@ -436,6 +441,7 @@ onLangChange(() => {
   showTruth();
   updateVisionAttention();
   if (modelInfo) { showCounts(modelInfo.counts); showModelLabel(modelInfo.label); }
+  trainPanel.render();
   setStatus($('status').dataset.state);
 });
 $('preset-switch').addEventListener('change', async () => {

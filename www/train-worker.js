@@ -1,0 +1,106 @@
+// The training thread: a fresh projector between the page's model's frozen parts, trained step by
+// step on ShapesWorld scenes, with every step's loss, time and memory posted to the page. Each
+// reset starts a new worker, so the memory it reports belongs to one setting alone.
+
+import init, { ProjectorTrainer } from '../pkg/vlm_explainer.js';
+import { get, fetchModelFiles, pickModelFiles, nameFiles } from './model-files.js';
+
+let wasm = null;
+const ready = init().then((exports) => { wasm = exports; });
+let trainer = null;
+let running = false;
+let evalEvery = 25;
+let lastEval = -1;
+
+function post(msg, transfer = []) { self.postMessage(msg, transfer); }
+
+function describe(e) { return e instanceof Error ? e.message : String(e); }
+
+const memory = () => wasm.memory.buffer.byteLength;
+
+/// The page's model as a trainer: the shipped model's files, an untrained preset, or the
+/// person's own files.
+async function makeTrainer({ model, kind, unfreeze, batch, lr, seed }) {
+  const args = [kind, unfreeze, batch, lr, seed];
+  if (model.preset === 'files') {
+    const files = pickModelFiles(model.files);
+    const [weights, config, tokenizer] = await Promise.all(
+      [files.weights.arrayBuffer(), files.config.text(), files.tokenizer.arrayBuffer()]);
+    try {
+      return new ProjectorTrainer(new Uint8Array(weights), config, new Uint8Array(tokenizer), ...args);
+    } catch (e) {
+      throw new Error(nameFiles(describe(e), files));
+    }
+  }
+  if (model.preset === 'default') {
+    const manifest = await (await get('manifest.json')).json();
+    if (manifest.files) {
+      const files = await fetchModelFiles(manifest.files);
+      return new ProjectorTrainer(files.weights, files.config, files.tokenizer, ...args);
+    }
+    return ProjectorTrainer.fromPreset(manifest.fallback.preset, manifest.fallback.seed, ...args);
+  }
+  return ProjectorTrainer.fromPreset(model.preset, model.seed ?? 0, ...args);
+}
+
+function evaluate() {
+  const report = trainer.evaluate();
+  lastEval = report.step;
+  post({ type: 'eval', report, memory: memory() });
+}
+
+/// Steps until paused, one per task, so pause and download messages get in between steps.
+async function loop() {
+  while (running) {
+    if (lastEval < 0) evaluate(); // the fresh projector's captions: noise to start from
+    const report = trainer.step();
+    post({ type: 'step', report, cache: trainer.info().cache, memory: memory() });
+    if (report.step % evalEvery === 0) evaluate();
+    await new Promise((resolve) => setTimeout(resolve, 0));
+  }
+}
+
+async function handle(data) {
+  try {
+    if (data.type === 'init') {
+      await ready;
+      const started = performance.now();
+      trainer = await makeTrainer(data);
+      evalEvery = data.evalEvery ?? evalEvery;
+      post({ type: 'ready', info: trainer.info(), memory: memory(), ms: performance.now() - started });
+    } else if (!trainer) {
+      throw new Error('the trainer is not ready yet');
+    } else if (data.type === 'start') {
+      if (!running) {
+        running = true;
+        post({ type: 'running' });
+        await loop();
+      }
+    } else if (data.type === 'pause') {
+      running = false;
+      post({ type: 'paused', step: trainer.info().step });
+    } else if (data.type === 'evaluate') {
+      evaluate();
+    } else if (data.type === 'download') {
+      const bytes = trainer.projectorSafetensors();
+      post({ type: 'projector', bytes, info: trainer.info() }, [bytes.buffer]);
+    } else if (data.type === 'load') {
+      running = false;
+      const bytes = new Uint8Array(await data.file.arrayBuffer());
+      try {
+        trainer.loadProjector(bytes);
+      } catch (e) {
+        throw new Error(describe(e).replaceAll('the projector file', data.file.name));
+      }
+      post({ type: 'ready', info: trainer.info(), memory: memory(), loaded: data.file.name });
+      evaluate();
+    } else throw new Error(`unknown request ${data.type}`);
+  } catch (e) {
+    running = false;
+    const fatal = e instanceof WebAssembly.RuntimeError;
+    post({ type: 'error', message: fatal ? `training stopped with an internal error (${describe(e)})` : describe(e), fatal });
+  }
+}
+
+// Messages are handled as they come: a pause arrives while the loop waits between steps.
+self.onmessage = ({ data }) => { handle(data); };

@@ -1,0 +1,312 @@
+// The "train the projector" panel: owns the training worker, draws the loss curve, the cost of
+// each freezing choice, the cache's savings, and the held-out captions with their scores beside
+// the shipped model's (www/model/eval.json).
+
+import { t, getLang } from '../i18n.js';
+
+const $ = (id) => document.getElementById(id);
+// Held-out captions shown (of the scenes the worker scores).
+const SHOWN_CAPTIONS = 6;
+const ATTRIBUTES = ['shape', 'colour', 'size', 'position', 'count', 'attributes'];
+
+export class TrainPanel {
+  constructor() {
+    this.model = null;
+    this.worker = null;
+    this.shipped = undefined;
+    // Per freezing choice: the last setting's measured step time and memory.
+    this.costs = new Map();
+    this.clear();
+    $('train-toggle').addEventListener('click', () => this.toggle());
+    $('train-reset').addEventListener('click', () => this.reset());
+    $('train-download').addEventListener('click', () => this.send({ type: 'download' }));
+    $('train-load').addEventListener('change', (e) => {
+      const file = e.target.files[0];
+      e.target.value = '';
+      if (file) this.loadProjector(file);
+    });
+    for (const id of ['train-kind', 'train-unfreeze']) {
+      $(id).addEventListener('change', () => { if (this.worker) this.reset(); });
+    }
+    this.setState('idle');
+  }
+
+  /// The page loaded another model: training starts over on it, when asked.
+  setModel(request, label) {
+    // The same request again is the page reloading its model after a crash: training goes on.
+    if (request === this.model) return;
+    this.model = request;
+    this.label = label;
+    this.stop();
+    this.shipped = undefined;
+    this.clear();
+    this.setState('idle');
+  }
+
+  clear() {
+    this.losses = [];
+    this.info = null;
+    this.lastEval = null;
+    this.lastStep = null;
+    this.cache = null;
+    this.stepTimes = [];
+    this.memory = 0;
+    this.render();
+  }
+
+  stop() {
+    this.worker?.terminate();
+    this.worker = null;
+    this.running = false;
+  }
+
+  setState(state, detail = '') {
+    this.state = state;
+    this.detail = detail;
+    const el = $('train-status');
+    el.dataset.state = state;
+    el.textContent = t(`train_state_${state}`, detail);
+    $('train-toggle').textContent = t(this.running ? 'train_pause' : 'train_start');
+    $('train-toggle').disabled = state === 'loading';
+    $('train-download').disabled = !this.info;
+  }
+
+  send(msg) { this.worker?.postMessage(msg); }
+
+  /// A new worker and a fresh projector, with the chosen kind and freezing.
+  start(then) {
+    this.stop();
+    this.clear();
+    if (!this.model) return;
+    this.setState('loading');
+    this.worker = new Worker(new URL('../train-worker.js', import.meta.url), { type: 'module' });
+    this.worker.onmessage = ({ data }) => this.onMessage(data);
+    this.worker.onerror = (e) => {
+      e.preventDefault();
+      this.fail(e.message || t('train_worker_stopped'));
+    };
+    this.pendingAfterReady = then;
+    this.send({
+      type: 'init', model: this.model, kind: $('train-kind').value, unfreeze: $('train-unfreeze').value,
+      batch: 8, lr: 2e-3, seed: 0, evalEvery: 25,
+    });
+    this.loadShipped();
+  }
+
+  toggle() {
+    if (this.running) {
+      this.send({ type: 'pause' });
+      this.running = false;
+      this.setState('pausing');
+    } else if (!this.worker) {
+      this.start(() => this.resume());
+    } else {
+      this.resume();
+    }
+  }
+
+  resume() {
+    this.running = true;
+    this.send({ type: 'start' });
+    this.setState('running');
+  }
+
+  reset() { this.start(); }
+
+  loadProjector(file) {
+    const load = () => { this.running = false; this.send({ type: 'load', file }); this.setState('evaluating'); };
+    if (this.worker) load();
+    else this.start(load);
+  }
+
+  fail(message) {
+    this.stop();
+    this.setState('error', message);
+  }
+
+  onMessage(msg) {
+    if (msg.type === 'ready') {
+      this.info = msg.info;
+      this.memory = msg.memory;
+      if (msg.loaded) this.losses = [];
+      this.setState(msg.loaded ? 'loaded' : 'ready', msg.loaded ?? '');
+      const then = this.pendingAfterReady;
+      this.pendingAfterReady = null;
+      then?.();
+    } else if (msg.type === 'step') {
+      this.lastStep = msg.report;
+      this.cache = msg.cache;
+      this.memory = msg.memory;
+      this.losses.push(msg.report.loss);
+      this.stepTimes.push(msg.report.step_ms);
+      this.recordCost();
+    } else if (msg.type === 'eval') {
+      this.lastEval = msg.report;
+      this.memory = Math.max(this.memory, msg.memory);
+    } else if (msg.type === 'paused') {
+      this.running = false;
+      this.setState('paused', msg.step);
+    } else if (msg.type === 'projector') {
+      this.info = msg.info;
+      const url = URL.createObjectURL(new Blob([msg.bytes], { type: 'application/octet-stream' }));
+      const a = document.createElement('a');
+      a.href = url;
+      a.download = `projector-${msg.info.kind}-step${msg.info.step}.safetensors`;
+      a.click();
+      setTimeout(() => URL.revokeObjectURL(url), 10_000);
+    } else if (msg.type === 'error') {
+      if (msg.fatal) this.fail(msg.message);
+      else { this.running = false; this.setState('error', msg.message); }
+    }
+    if (this.running && this.state !== 'running') this.setState('running');
+    this.render();
+  }
+
+  /// Mean step time of this setting's latest steps (the first steps also fill the cache).
+  recordCost() {
+    const recent = this.stepTimes.slice(-10);
+    const ms = recent.reduce((a, b) => a + b, 0) / recent.length;
+    const setting = `${this.info.kind}|${this.info.trainable.join('+')}`;
+    this.costs.set(setting, {
+      kind: this.info.kind, trainable: this.info.trainable, ms, memory: this.memory, steps: this.stepTimes.length,
+      values: this.info.trainable.reduce((n, p) => n + this.info.counts[p], 0),
+    });
+  }
+
+  /// The shipped model's scores, when the page's model is the shipped one and it has them.
+  async loadShipped() {
+    if (this.shipped !== undefined) return;
+    this.shipped = null;
+    // Only a trained shipped model comes with eval.json (`train ship` writes both).
+    if (this.model?.preset !== 'default' || !this.label?.trained) return;
+    try {
+      const r = await fetch(new URL('../model/eval.json', import.meta.url));
+      if (r.ok) this.shipped = await r.json();
+    } catch {
+      // No scores shipped: the table shows this projector's alone.
+    }
+    this.render();
+  }
+
+  render() {
+    this.renderCounts();
+    this.renderStats();
+    drawLoss($('train-loss'), this.losses);
+    this.renderCosts();
+    this.renderScores();
+    this.renderCaptions();
+    if (this.state) this.setState(this.state, this.detail);
+  }
+
+  renderCounts() {
+    const info = this.info;
+    if (!info) { $('train-counts').replaceChildren(); return; }
+    const rows = [['vision_encoder', 'part_vision'], ['projector', 'part_projector'], ['llm', 'part_llm']].map(([part, label]) => {
+      const trains = info.trainable.includes(part);
+      return [t(label), `${info.counts[part].toLocaleString()} ${t('params')}`, t(trains ? 'trainable' : 'frozen'), trains ? 'trainable' : 'frozen'];
+    });
+    $('train-counts').replaceChildren(...rows.map((r) => row(r.slice(0, 3), r[3])));
+  }
+
+  renderStats() {
+    const s = this.lastStep;
+    if (!s) { $('train-stats').textContent = ''; $('train-cache').textContent = ''; return; }
+    const recent = this.stepTimes.slice(-10);
+    const ms = recent.reduce((a, b) => a + b, 0) / recent.length;
+    $('train-stats').textContent = t('train_stats', s.step, s.loss, 1000 / ms, ms, this.memory / 2 ** 20, this.info.batch);
+    const c = this.cache;
+    let text;
+    if (this.info.trainable.includes('vision_encoder')) text = t('train_cache_off', c.encoded, c.encode_ms / 1000);
+    else {
+      const perScene = c.encoded ? c.encode_ms / c.encoded : 0;
+      text = t('train_cache', c.encoded, c.encode_ms / 1000, c.reused, (c.reused * perScene) / 1000);
+    }
+    if (s.cut_turns) text += ` ${t('train_cut', s.cut_turns)}`;
+    $('train-cache').textContent = text;
+  }
+
+  renderCosts() {
+    const rows = [...this.costs.values()].map((c) => row([
+      `${c.kind} + ${c.trainable.filter((p) => p !== 'projector').map((p) => t(p === 'llm' ? 'part_llm' : 'part_vision')).join(', ') || t('train_nothing_else')}`,
+      c.values.toLocaleString(), `${(c.ms / 1000).toFixed(2)} s`, `${(1000 / c.ms).toFixed(2)}`,
+      `${(c.memory / 2 ** 20).toFixed(0)} MB`, `${c.steps}`,
+    ]));
+    const head = row([t('train_cost_setting'), t('train_cost_values'), t('train_cost_step'), t('train_cost_rate'), t('train_cost_memory'), t('train_cost_steps')], '', 'th');
+    $('train-costs').replaceChildren(...(rows.length ? [head, ...rows] : []));
+  }
+
+  renderScores() {
+    const e = this.lastEval;
+    if (!e) { $('train-scores').replaceChildren(); $('train-scores-note').textContent = ''; return; }
+    const pct = (x) => (x === undefined ? '–' : `${(x * 100).toFixed(0)}%`);
+    const shipped = this.shipped;
+    const head = row([t('train_attribute'), `${t('train_this')} en`, `${t('train_this')} zh`,
+      ...(shipped ? [`${t('train_shipped')} en`, `${t('train_shipped')} zh`] : [])], '', 'th');
+    const rows = ATTRIBUTES.map((a) => row([t(`train_attr_${a}`), pct(e.en[a]), pct(e.zh[a]),
+      ...(shipped ? [pct(shipped.en?.[a]), pct(shipped.zh?.[a])] : [])], a === 'attributes' ? 'total' : ''));
+    $('train-scores').replaceChildren(head, ...rows);
+    $('train-scores-note').textContent = t('train_scores_note', e.step, e.captions.length, e.ms / 1000,
+      shipped ? shipped.held_out_scenes ?? shipped.en?.captions : 0);
+  }
+
+  renderCaptions() {
+    const e = this.lastEval;
+    const lang = getLang();
+    const items = (e?.captions ?? []).slice(0, SHOWN_CAPTIONS).map((c) => {
+      const li = document.createElement('li');
+      const truth = document.createElement('span');
+      truth.className = 'truth';
+      truth.textContent = t('truth', c[`truth_${lang}`]);
+      const said = document.createElement('span');
+      said.className = c[lang] === c[`truth_${lang}`] ? 'said right' : 'said';
+      said.textContent = t('train_said', c[lang]);
+      li.append(truth, said);
+      return li;
+    });
+    $('train-captions').replaceChildren(...items);
+  }
+}
+
+function row(cells, className = '', tag = 'td') {
+  const tr = document.createElement('tr');
+  if (className) tr.className = className;
+  for (const text of cells) {
+    const td = document.createElement(tag);
+    td.textContent = text;
+    tr.append(td);
+  }
+  return tr;
+}
+
+/// The loss per step (thin) and its running mean (thick).
+function drawLoss(canvas, losses) {
+  const ctx = canvas.getContext('2d');
+  const { width: w, height: h } = canvas;
+  ctx.clearRect(0, 0, w, h);
+  ctx.strokeStyle = '#ccc';
+  ctx.strokeRect(0.5, 0.5, w - 1, h - 1);
+  if (losses.length < 2) return;
+  // The axis spans the losses seen, so a small fall is as visible as a large one.
+  const hi = Math.max(...losses);
+  const lo = Math.min(...losses);
+  const margin = (hi - lo) * 0.05 || 0.01;
+  const [min, max] = [lo - margin, hi + margin];
+  const pad = 24;
+  const x = (i) => pad + (i / (losses.length - 1)) * (w - pad - 4);
+  const y = (v) => 4 + (1 - (v - min) / (max - min || 1)) * (h - pad - 4);
+  const line = (values, style, lineWidth) => {
+    ctx.beginPath();
+    values.forEach((v, i) => (i ? ctx.lineTo(x(i), y(v)) : ctx.moveTo(x(i), y(v))));
+    ctx.strokeStyle = style;
+    ctx.lineWidth = lineWidth;
+    ctx.stroke();
+  };
+  line(losses, '#9ab', 1);
+  let mean = losses[0];
+  line(losses.map((v) => (mean = 0.9 * mean + 0.1 * v)), '#c33', 2);
+  ctx.fillStyle = '#555';
+  ctx.font = '11px sans-serif';
+  ctx.fillText(max.toFixed(2), 2, 12);
+  ctx.fillText(min.toFixed(2), 2, h - pad);
+  ctx.fillText(`${losses.length}`, w - 30, h - 6);
+}
