@@ -51,7 +51,7 @@ impl Default for TrainOptions {
     fn default() -> Self {
         // Stage c's learning rate (src/pipeline), half its batch: a step in the browser runs on one
         // thread.
-        Self { kind: ProjectorKind::Mlp2xGelu, unfreeze: None, batch: 8, lr: 2e-3, pool: 512, eval_scenes: 16, seed: 0 }
+        Self { kind: ProjectorKind::Mlp2xGelu, unfreeze: None, batch: 8, lr: 2e-3, pool: 256, eval_scenes: 16, seed: 0 }
     }
 }
 

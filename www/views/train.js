@@ -39,6 +39,7 @@ export class TrainPanel {
     this.label = label;
     this.stop();
     this.shipped = undefined;
+    this.costs.clear();
     this.clear();
     this.setState('idle');
   }
