@@ -1,0 +1,42 @@
+//! Pairwise cosine similarities of stage a's image and caption embeddings for 16 held-out scenes.
+//!     cargo run --release --features cli --example clip_probe -- runs/NAME
+use candle_core::{Tensor, D};
+use candle_nn::VarBuilder;
+use vlm_explainer::batch::{pixels, TextBatch};
+use vlm_explainer::clip::ClipHeads;
+use vlm_explainer::pipeline::run::Run;
+use vlm_explainer::shapes_world::{Lang, Sample, Scene};
+use vlm_explainer::vlm::Vlm;
+
+fn stats(name: &str, e: &Tensor) -> candle_core::Result<()> {
+    let sims: Vec<Vec<f32>> = e.matmul(&e.t()?)?.to_vec2()?;
+    let n = sims.len();
+    let off: Vec<f32> = (0..n).flat_map(|i| (0..n).filter(move |&j| j != i).map(move |j| (i, j))).map(|(i, j)| sims[i][j]).collect();
+    let mean = off.iter().sum::<f32>() / off.len() as f32;
+    let min = off.iter().copied().fold(f32::MAX, f32::min);
+    println!("{name}: off-diagonal cosine mean {mean:.4}, min {min:.4}");
+    Ok(())
+}
+
+fn main() -> candle_core::Result<()> {
+    let dir = std::env::args().nth(1).expect("run folder");
+    let run = Run::open(std::path::Path::new(&dir))?;
+    let varmap = run.varmap(Some("a"))?;
+    let vb = VarBuilder::from_varmap(&varmap, candle_core::DType::F32, &run.device);
+    let vlm = Vlm::new(&run.config, vb.clone())?;
+    let clip = ClipHeads::new(run.config.vision.width, run.config.llm.width, vb.pp("clip"))?;
+    let scenes: Vec<Scene> = (0..16u64).map(|i| Scene::generate((1 << 40) + i)).collect();
+    let images: Vec<_> = scenes.iter().map(Scene::to_prepared_image).collect();
+    let out = vlm.encode_image(&pixels(&images, &run.device)?, false)?;
+    let pooled = out.patch_features.mean(1)?;
+    let unit = |x: &Tensor| x.broadcast_div(&x.sqr().unwrap().sum_keepdim(D::Minus1).unwrap().sqrt().unwrap());
+    stats("mean-pooled patch features", &unit(&pooled)?)?;
+    stats("image embeddings", &clip.embed_images(&out)?)?;
+    let samples: Vec<Sample> = scenes.iter().map(|s| s.samples(Lang::En).swap_remove(0)).collect();
+    let refs: Vec<&Sample> = samples.iter().collect();
+    let batch = TextBatch::new(&run.tokenizer, &refs, false, &run.device)?;
+    let feats = ClipHeads::text_features(&vlm.llm, &batch, 196)?;
+    stats("caption features (LLM)", &unit(&feats)?)?;
+    stats("caption embeddings", &clip.embed_texts(&feats)?)?;
+    Ok(())
+}
