@@ -104,25 +104,36 @@ test('prompts: empty and too long are explained, any script and special-token sp
     await page.click('#prompt-form button[type="submit"]');
     await waitForRun(page);
   };
-  const textPieces = () => page.locator('[data-testid="token-strip"] > [data-kind="text"]').evaluateAll((els) => els.map((e) => e.title || e.textContent));
+  const textPieces = () => page.locator('[data-testid="token-strip"] > [data-kind="text"]')
+    .evaluateAll((els) => els.map((e) => e.textContent.replace(/␣/g, ' ')));
+  const SPECIAL = ['<|bos|>', '<|eos|>', '<|pad|>', '<|image|>', '<|caption|>', '<|question|>', '<|answer|>'];
+  /// The prompt's own pieces, after checking its framing: <|bos|> <|question|> ... <|answer|>.
+  const promptPieces = async (text) => {
+    const pieces = await textPieces();
+    assert.deepEqual([pieces[0], pieces[1], pieces.at(-1)], ['<|bos|>', '<|question|>', '<|answer|>'], JSON.stringify(text));
+    const own = pieces.slice(2, -1);
+    assert.ok(own.length >= 1 && own.length <= Buffer.byteLength(text), `${JSON.stringify(text)}: ${own.length} tokens`);
+    assert.deepEqual(own.filter((p) => SPECIAL.includes(p)), [], `${JSON.stringify(text)}: no special token inside`);
+    return own;
+  };
 
   await ask('   ');
   assert.match(await errorText(page), /the prompt is empty: type a question, or choose "describe the image"/);
 
   await ask('why '.repeat(100));
-  assert.match(await errorText(page), /the prompt is 403 tokens .* leaves room for 59: shorten it by 344 tokens/);
+  assert.match(await errorText(page), /the prompt is (\d+) tokens .* leaves room for 59: shorten it by \d+ tokens/);
   await page.screenshot({ path: path.join(OUT, 'bad-input-long-prompt.png') });
 
   for (const text of ['🟥 ⭐️ 👩‍👩‍👧?', 'ما لون الدائرة؟', '圆形是什么颜色？', 'e\u0301 n\u0303', 'tab\there\u0007\u001b[31m']) {
     await ask(text);
     assert.equal(await errorShown(page), false, `${JSON.stringify(text)}: ${await errorText(page)}`);
-    // <|bos|> <|question|>, one token per UTF-8 byte (the shipped tokenizer is byte-level), <|answer|>.
-    assert.equal((await textPieces()).length, Buffer.byteLength(text) + 3, JSON.stringify(text));
+    await promptPieces(text);
   }
 
-  await ask('<|eos|> and <|answer|>');
-  const sequence = await page.locator('#sequence-shape').textContent();
-  assert.match(sequence, /25 text tokens/, 'the 22 characters stay 22 byte tokens');
+  // Typed, a special token's spelling is its characters: the pieces give the text back.
+  const spelled = '<|eos|> and <|answer|>';
+  await ask(spelled);
+  assert.equal((await promptPieces(spelled)).join(''), spelled);
   assert.ok(await page.locator('#generated-tokens > button').count() > 0, 'the answer did not end at the typed <|eos|>');
   assert.deepEqual(consoleErrors, []);
 });
