@@ -59,6 +59,14 @@ test('a dropped PNG goes through every stage and the page shows each', async () 
     return seen.size;
   });
   assert.ok(await distinct('#pca-canvas') > 20, 'the PCA map varies over the patches');
+  // The attention map arrives from the worker after the answer; wait for it, then check it.
+  await page.waitForFunction(() => {
+    const c = document.querySelector('[data-testid="vision-attention"]');
+    const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+    const seen = new Set();
+    for (let i = 0; i < d.length; i += 4 * 7) seen.add(`${d[i]},${d[i + 1]},${d[i + 2]}`);
+    return seen.size > 20;
+  }, null, { timeout: 30_000 }).catch(() => {});
   assert.ok(await distinct('[data-testid="vision-attention"]') > 20, 'the vision attention map is drawn');
 
   // Selecting a generated token draws its attention over the image: the canvas changes.
