@@ -50,7 +50,8 @@ impl TextTokenizer {
     pub fn from_json(bytes: &[u8]) -> Result<Self> {
         // The JSON is checked first: the `tokenizers` crate panics on some syntax errors (inside
         // its `decoder` section), and a panic in the browser stops the model.
-        serde_json::from_slice::<serde::de::IgnoredAny>(bytes).map_err(|e| err("tokenizer.json is not valid JSON", e))?;
+        // Parsed in full (a lone `\uD800` escape passes a parse that skips over strings).
+        serde_json::from_slice::<serde_json::Value>(bytes).map_err(|e| err("tokenizer.json is not valid JSON", e))?;
         let inner = Tokenizer::from_bytes(bytes).map_err(|e| err("tokenizer.json", e))?;
         Self::wrap(inner)
     }

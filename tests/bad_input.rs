@@ -223,6 +223,9 @@ fn a_tokenizer_that_does_not_fit_the_model_is_refused() {
     let broken = text.replacen("\"decoder\": {", "\"decoder\": {1: ", 1);
     let message = load(FILES.weights.to_vec(), FILES.config, broken.as_bytes());
     assert!(message.starts_with("tokenizer.json is not valid JSON: key must be a string"), "{message}");
+    let broken = text.replacen("\"decoder\": {", "\"decoder\": {\"\\uD800\": 1, ", 1);
+    let message = load(FILES.weights.to_vec(), FILES.config, broken.as_bytes());
+    assert!(message.starts_with("tokenizer.json is not valid JSON: unexpected end of hex escape at line"), "{message}");
     let message = load(FILES.weights.to_vec(), FILES.config, &FILES.tokenizer[..FILES.tokenizer.len() - 50]);
     assert!(message.starts_with("tokenizer.json is not valid JSON: EOF while parsing"), "{message}");
 }
