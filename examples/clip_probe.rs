@@ -1,9 +1,9 @@
 //! Pairwise cosine similarities of stage a's image and caption embeddings for 16 held-out scenes.
 //!     cargo run --release --features cli --example clip_probe -- runs/NAME
-use candle_core::{Tensor, D};
+use candle_core::Tensor;
 use candle_nn::VarBuilder;
 use vlm_explainer::batch::{pixels, TextBatch};
-use vlm_explainer::clip::ClipHeads;
+use vlm_explainer::clip::{l2_normalize, ClipHeads};
 use vlm_explainer::pipeline::run::Run;
 use vlm_explainer::shapes_world::{Lang, Sample, Scene};
 use vlm_explainer::vlm::Vlm;
@@ -29,14 +29,13 @@ fn main() -> candle_core::Result<()> {
     let images: Vec<_> = scenes.iter().map(Scene::to_prepared_image).collect();
     let out = vlm.encode_image(&pixels(&images, &run.device)?, false)?;
     let pooled = out.patch_features.mean(1)?;
-    let unit = |x: &Tensor| x.broadcast_div(&x.sqr().unwrap().sum_keepdim(D::Minus1).unwrap().sqrt().unwrap());
-    stats("mean-pooled patch features", &unit(&pooled)?)?;
+    stats("mean-pooled patch features", &l2_normalize(&pooled)?)?;
     stats("image embeddings", &clip.embed_images(&out)?)?;
     let samples: Vec<Sample> = scenes.iter().map(|s| s.samples(Lang::En).swap_remove(0)).collect();
     let refs: Vec<&Sample> = samples.iter().collect();
     let batch = TextBatch::new(&run.tokenizer, &refs, false, &run.device)?;
     let feats = ClipHeads::text_features(&vlm.llm, &batch, 196)?;
-    stats("caption features (LLM)", &unit(&feats)?)?;
+    stats("caption features (LLM)", &l2_normalize(&feats)?)?;
     stats("caption embeddings", &clip.embed_texts(&feats)?)?;
     Ok(())
 }

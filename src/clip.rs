@@ -30,7 +30,8 @@ pub struct ClipHeads {
     logit_scale: Tensor,
 }
 
-fn l2_normalize(x: &Tensor) -> Result<Tensor> {
+/// Each row scaled to unit length.
+pub fn l2_normalize(x: &Tensor) -> Result<Tensor> {
     x.broadcast_div(&x.sqr()?.sum_keepdim(D::Minus1)?.sqrt()?)
 }
 
