@@ -24,6 +24,7 @@ pub mod explainer;
 pub mod clip;
 pub mod batch;
 pub mod evaluate;
+pub mod bench;
 #[cfg(feature = "cli")]
 pub mod pipeline;
 pub mod shapes_world;
@@ -33,6 +34,8 @@ pub mod tokenizer_train;
 pub mod wasm;
 #[cfg(target_arch = "wasm32")]
 pub mod wasm_training;
+#[cfg(target_arch = "wasm32")]
+pub mod wasm_bench;
 
 pub use config::Config;
 pub use explainer::Explainer;

@@ -39,7 +39,7 @@ fn tensor_object(t: &candle_core::Tensor) -> Result<JsValue, JsError> {
 
 #[wasm_bindgen]
 pub struct VlmExplainer {
-    inner: Explainer,
+    pub(crate) inner: Explainer,
 }
 
 #[wasm_bindgen]
