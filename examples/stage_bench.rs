@@ -3,7 +3,8 @@
 //!
 //!     cargo run --release --example stage_bench -- write-models DIR
 //!         writes DIR/tiny and DIR/seed (config.json, f16 model.safetensors, tokenizer.json),
-//!         each preset with weights drawn from seed 0; skips a preset whose files are there;
+//!         each preset with weights drawn from seed 0; skips a preset whose files are there
+//!         with the config this build would write;
 //!         and DIR/scene.png, a held-out ShapesWorld scene for the real page to caption
 //!     cargo run --release --example stage_bench -- run MODEL_DIR [RUNS=5] [WARMUP=1]
 //!         loads the model WARMUP + RUNS times, then runs every stage WARMUP + RUNS times, and
@@ -23,7 +24,8 @@ use vlm_explainer::{bench, Explainer};
 fn write_models(dir: &Path) -> Result<()> {
     for preset in ["tiny", "seed"] {
         let out = dir.join(preset);
-        if out.join("model.safetensors").exists() {
+        let current = fs::read_to_string(out.join("config.json")).ok();
+        if out.join("model.safetensors").exists() && current == Some(bench::config(preset)?.to_json()) {
             eprintln!("[stage_bench] {} is there", out.display());
             continue;
         }

@@ -57,10 +57,16 @@ pub struct ModelFiles {
     pub tokenizer_json: String,
 }
 
+/// A preset's shape as the bench runs it: the byte-level vocabulary, `MAX_SEQ_LEN` positions.
+pub fn config(preset: &str) -> Result<Config> {
+    let mut config = Config::preset(preset, TextTokenizer::byte_level()?.vocab_size())?;
+    config.llm.max_seq_len = MAX_SEQ_LEN;
+    Ok(config)
+}
+
 pub fn model_files(preset: &str, seed: u64) -> Result<ModelFiles> {
     let tokenizer = TextTokenizer::byte_level()?;
-    let mut config = Config::preset(preset, tokenizer.vocab_size())?;
-    config.llm.max_seq_len = MAX_SEQ_LEN;
+    let config = config(preset)?;
     let (_, varmap) = weights::seeded(&config, seed, &Device::Cpu)?;
     Ok(ModelFiles {
         config_json: config.to_json(),
