@@ -3,7 +3,7 @@
 use candle_core::Tensor;
 use candle_nn::VarBuilder;
 use vlm_explainer::batch::{pixels, TextBatch};
-use vlm_explainer::clip::{l2_normalize, ClipHeads};
+use vlm_explainer::clip::{appearance_phrases, l2_normalize, object_regions, phrase_features, ClipHeads};
 use vlm_explainer::pipeline::run::Run;
 use vlm_explainer::shapes_world::{Lang, Sample, Scene};
 use vlm_explainer::vlm::Vlm;
@@ -37,5 +37,14 @@ fn main() -> candle_core::Result<()> {
     let feats = ClipHeads::text_features(&vlm.llm, &batch, 196)?;
     stats("caption features (LLM)", &l2_normalize(&feats)?)?;
     stats("caption embeddings", &clip.embed_texts(&feats)?)?;
+    let phrases = phrase_features(&vlm.llm, &run.tokenizer, Lang::En, &appearance_phrases(Lang::En), 196)?;
+    stats("phrase features (LLM)", &l2_normalize(&phrases)?)?;
+    stats("phrase features, centred", &l2_normalize(&phrases.broadcast_sub(&phrases.mean_keepdim(0)?)?)?)?;
+    stats("phrase embeddings", &clip.embed_texts(&phrases)?)?;
+    let grid = vlm_explainer::patch_grid::PatchGrid::new(224, 16);
+    let regions = object_regions(&out.patch_features, &grid, &scenes)?;
+    stats("box-pooled object regions", &l2_normalize(&regions)?)?;
+    stats("region embeddings", &clip.embed_regions(&regions)?)?;
+    println!("logit scale {}", clip.logits(&clip.embed_regions(&regions)?.narrow(0, 0, 1)?, &clip.embed_regions(&regions)?.narrow(0, 0, 1)?)?.flatten_all()?.to_vec1::<f32>()?[0]);
     Ok(())
 }

@@ -82,10 +82,10 @@ enum Command {
 /// The defaults `all` uses, chosen so the whole pipeline fits in an hour on 2 cores.
 /// Stage d's rows each pack 5 turns about one image (both captions and 3 questions).
 const DEFAULTS: [StageOptions; 4] = [
-    StageOptions { steps: 100, batch: 32, lr: 3e-4, pool: 0 },
+    StageOptions { steps: 300, batch: 16, lr: 2e-3, pool: 0 },
     StageOptions { steps: 600, batch: 32, lr: 2e-3, pool: 0 },
-    StageOptions { steps: 150, batch: 16, lr: 2e-3, pool: 1000 },
-    StageOptions { steps: 900, batch: 16, lr: 2e-3, pool: 3000 },
+    StageOptions { steps: 100, batch: 16, lr: 2e-3, pool: 1000 },
+    StageOptions { steps: 1000, batch: 16, lr: 2e-3, pool: 3000 },
 ];
 
 fn options(stage: &Stage, defaults: StageOptions) -> StageOptions {
@@ -129,7 +129,9 @@ fn eval(run: &Run, scenes: usize) -> Result<serde_json::Value> {
     }
     let summary: serde_json::Value =
         fs::read(run.path("summary.json")).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
-    report["clip_retrieval_128"] = summary["stage_a"]["clip_retrieval_128"].clone();
+    for key in ["clip_retrieval_128", "clip_object_appearance_128", "clip_object_shape_128"] {
+        report[key] = summary["stage_a"][key].clone();
+    }
     let path = run.path("eval.json");
     fs::write(&path, serde_json::to_string_pretty(&report).map_err(candle_core::Error::wrap)?).map_err(|e| io_err(&path, e))?;
     Ok(report)

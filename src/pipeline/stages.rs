@@ -15,7 +15,8 @@ use serde_json::json;
 use super::log::LossLog;
 use super::run::Run;
 use crate::batch::{pixels, PackedBatch, TextBatch};
-use crate::clip::ClipHeads;
+use crate::clip::{appearance_index, appearance_phrases, appearances, object_regions, phrase_features, shape_phrases, ClipHeads};
+use crate::patch_grid::PatchGrid;
 use crate::sampling::Rng;
 use crate::shapes_world::{Lang, Sample, Scene};
 use crate::training::{adamw, train_step_packed, Part, PartlyFrozen};
@@ -54,18 +55,33 @@ fn caption_batch(run: &Run, scenes: &[Scene], langs: impl Fn(usize) -> Lang) -> 
     TextBatch::new(&run.tokenizer, &refs, false, &run.device)
 }
 
+fn vision_grid(run: &Run) -> PatchGrid {
+    PatchGrid::new(run.config.vision.image_size, run.config.vision.patch_size)
+}
+
+/// Each object's appearance and shape, scene by scene.
+fn object_labels(scenes: &[Scene]) -> (Vec<u32>, Vec<u32>) {
+    scenes.iter().flat_map(|s| &s.objects).map(|o| (appearance_index(o) as u32, o.shape as u32)).unzip()
+}
+
 /// Stage a: the ViT learns to see by matching images with their captions, read by the locked
 /// LLM of stage b.
 pub fn vision(run: &Run, o: StageOptions) -> Result<()> {
     let varmap = run.varmap(Some("b"))?;
-    let trainable = [Part::VisionEncoder, Part::Clip];
-    let vb = PartlyFrozen::builder(&varmap, &trainable, &run.device);
+    let trainable: &[Part] = &[Part::VisionEncoder, Part::Clip];
+    let vb = PartlyFrozen::builder(&varmap, trainable, &run.device);
     let vlm = Vlm::new(&run.config, vb.clone())?;
     let clip = ClipHeads::new(run.config.vision.width, run.config.llm.width, vb.pp("clip"))?;
-    let mut opt = adamw(&PartlyFrozen::trainable_vars(&varmap, &trainable), o.lr)?;
+    let mut opt = adamw(&PartlyFrozen::trainable_vars(&varmap, trainable), o.lr)?;
     let mut rng = Rng::new(1);
     let mut log = LossLog::new(&run.path("loss_a.csv"), o.steps, "a: vision")?;
     let n = vlm.num_image_tokens();
+    // The locked LLM reads every phrase once; only the text projection on top of it learns.
+    let mut phrase_sets = Vec::new(); // (features, which labels)
+    for lang in Lang::ALL {
+        phrase_sets.push((phrase_features(&vlm.llm, &run.tokenizer, lang, &appearance_phrases(lang), n)?, 0));
+        phrase_sets.push((phrase_features(&vlm.llm, &run.tokenizer, lang, &shape_phrases(lang), n)?, 1));
+    }
     for step in 0..o.steps {
         let seeds = (0..o.batch as u64).map(|i| SEED_BASE[0] + (step * o.batch) as u64 + i);
         let scenes: Vec<Scene> = seeds.map(Scene::generate).collect();
@@ -74,41 +90,75 @@ pub fn vision(run: &Run, o: StageOptions) -> Result<()> {
         let images: Vec<_> = scenes.iter().map(Scene::to_prepared_image).collect();
         let vision = vlm.encode_image(&pixels(&images, &run.device)?, false)?;
         let texts = clip.embed_texts(&ClipHeads::text_features(&vlm.llm, &captions, n)?)?;
-        let loss = clip.loss(&clip.embed_images(&vision)?, &texts)?;
+        let caption_loss = clip.loss(&clip.embed_images(&vision)?, &texts)?;
+        let regions = object_regions(&vision.patch_features, &vision_grid(run), &scenes)?;
+        let (appearance, shape) = object_labels(&scenes);
+        let labels = [Tensor::new(appearance.as_slice(), &run.device)?, Tensor::new(shape.as_slice(), &run.device)?];
+        let mut region_loss = Tensor::zeros((), candle_core::DType::F32, &run.device)?;
+        for (features, which) in &phrase_sets {
+            let phrases = clip.embed_texts(features)?;
+            region_loss = (region_loss + clip.region_loss(&regions, &phrases, &labels[*which])?)?;
+        }
+        let loss = (caption_loss + (region_loss / Lang::ALL.len() as f64)?)?;
         opt.set_learning_rate(lr_at(step, o.steps, o.lr));
         opt.backward_step(&loss)?;
         log.step(step, loss.to_scalar()?)?;
     }
     let seconds = log.finish()?;
     run.save(&varmap, "a")?;
-    let retrieval = clip_retrieval(run, &vlm, &clip, 128)?;
-    println!("stage a: {seconds:.0} s; zero-shot image->caption retrieval among 128 held-out scenes: en {:.1}%, zh {:.1}%",
-        retrieval[0] * 100.0, retrieval[1] * 100.0);
+    let scores = clip_scores(run, &vlm, &clip, 128)?;
+    let pct = |x: [f64; 2]| format!("en {:.1}%, zh {:.1}%", x[0] * 100.0, x[1] * 100.0);
+    println!("stage a: {seconds:.0} s; among 128 held-out scenes, zero-shot: image->caption retrieval {}; object -> its phrase among {} {}; its shape {}",
+        pct(scores.caption_retrieval), appearances().len(), pct(scores.object_appearance), pct(scores.object_shape));
+    let langs = |x: [f64; 2]| json!({ "en": x[0], "zh": x[1] });
     run.report("stage_a", json!({ "seconds": seconds, "steps": o.steps, "batch": o.batch,
-        "clip_retrieval_128": { "en": retrieval[0], "zh": retrieval[1] } }))
+        "clip_retrieval_128": langs(scores.caption_retrieval),
+        "clip_object_appearance_128": langs(scores.object_appearance),
+        "clip_object_shape_128": langs(scores.object_shape) }))
 }
 
-/// For `n` held-out scenes, how often an image's nearest caption (among the `n`) is its own.
-pub fn clip_retrieval(run: &Run, vlm: &Vlm, clip: &ClipHeads, n: usize) -> Result<[f64; 2]> {
+/// Stage a's zero-shot figures on held-out scenes, per language (en, zh).
+pub struct ClipScores {
+    /// How often an image's nearest caption (among the scenes') is its own.
+    pub caption_retrieval: [f64; 2],
+    /// How often an object's cell is nearest the phrase of its appearance, among all of them.
+    pub object_appearance: [f64; 2],
+    /// ... nearest a phrase with its shape.
+    pub object_shape: [f64; 2],
+}
+
+pub fn clip_scores(run: &Run, vlm: &Vlm, clip: &ClipHeads, n: usize) -> Result<ClipScores> {
     let scenes: Vec<Scene> = (0..n as u64).map(|i| Scene::generate(crate::evaluate::HELD_OUT_START + i)).collect();
-    let mut image_embeds = Vec::new();
+    let (mut image_embeds, mut region_embeds) = (Vec::new(), Vec::new());
     for chunk in scenes.chunks(32) {
         let images: Vec<_> = chunk.iter().map(Scene::to_prepared_image).collect();
-        image_embeds.push(clip.embed_images(&vlm.encode_image(&pixels(&images, &run.device)?, false)?)?);
+        let vision = vlm.encode_image(&pixels(&images, &run.device)?, false)?;
+        image_embeds.push(clip.embed_images(&vision)?);
+        region_embeds.push(object_regions(&vision.patch_features, &vision_grid(run), chunk)?);
     }
     let images = Tensor::cat(&image_embeds, 0)?;
-    let mut out = [0.0; 2];
+    // Standardised over all held-out objects at once, as in training over a batch.
+    let regions = clip.embed_regions(&Tensor::cat(&region_embeds, 0)?)?;
+    let (labels, _) = object_labels(&scenes);
+    let all = appearances();
+    let mut scores = ClipScores { caption_retrieval: [0.0; 2], object_appearance: [0.0; 2], object_shape: [0.0; 2] };
     for (l, lang) in Lang::ALL.into_iter().enumerate() {
         let captions = caption_batch(run, &scenes, |_| lang)?;
         let texts = clip.embed_texts(&ClipHeads::text_features(&vlm.llm, &captions, vlm.num_image_tokens())?)?;
-        let sims = images.matmul(&texts.t()?)?;
-        let best: Vec<u32> = sims.argmax(1)?.to_vec1()?;
+        let best: Vec<u32> = images.matmul(&texts.t()?)?.argmax(1)?.to_vec1()?;
         // An identical caption elsewhere is just as right.
         let text: Vec<String> = scenes.iter().map(|s| s.caption(lang)).collect();
         let hits = best.iter().enumerate().filter(|(i, &j)| text[*i] == text[j as usize]).count();
-        out[l] = hits as f64 / n as f64;
+        scores.caption_retrieval[l] = hits as f64 / n as f64;
+
+        let phrases = phrase_features(&vlm.llm, &run.tokenizer, lang, &appearance_phrases(lang), vlm.num_image_tokens())?;
+        let phrases = clip.embed_texts(&phrases)?;
+        let best: Vec<u32> = regions.matmul(&phrases.t()?)?.argmax(1)?.to_vec1()?;
+        let pairs = || best.iter().zip(&labels).map(|(&b, &t)| (&all[b as usize], &all[t as usize]));
+        scores.object_appearance[l] = pairs().filter(|(b, t)| b == t).count() as f64 / labels.len() as f64;
+        scores.object_shape[l] = pairs().filter(|(b, t)| b.shape == t.shape).count() as f64 / labels.len() as f64;
     }
-    Ok(out)
+    Ok(scores)
 }
 
 /// Stage b: the LLM learns the language of ShapesWorld from text alone.

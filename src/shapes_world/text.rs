@@ -119,13 +119,23 @@ fn count_name(n: usize, lang: Lang) -> &'static str {
     names.get(n).copied().unwrap_or("many")
 }
 
+impl Object {
+    /// What the object looks like, without where it is: "big red circle" / "红色的大圆形".
+    pub fn looks(&self, lang: Lang) -> String {
+        let (shape, colour, size) = (self.shape.name(lang), self.colour.name(lang), self.size.name(lang));
+        match lang {
+            Lang::En => format!("{size} {colour} {shape}"),
+            Lang::Zh => format!("{colour}的{size}{shape}"),
+        }
+    }
+}
+
 /// "a big red circle in the top left" / "左上角有一个红色的大圆形".
 fn describe(object: &Object, lang: Lang) -> String {
-    let (shape, colour, size, place) =
-        (object.shape.name(lang), object.colour.name(lang), object.size.name(lang), object.cell.phrase(lang));
+    let (looks, place) = (object.looks(lang), object.cell.phrase(lang));
     match lang {
-        Lang::En => format!("a {size} {colour} {shape} {place}"),
-        Lang::Zh => format!("{place}有一个{colour}的{size}{shape}"),
+        Lang::En => format!("a {looks} {place}"),
+        Lang::Zh => format!("{place}有一个{looks}"),
     }
 }
 
