@@ -2,6 +2,15 @@
 // stage events with that id go to the request's handler. If the wasm module traps, or the worker
 // dies, the worker is replaced and `onCrash` is told, so the page can load its model again.
 
+import { fetchShipped } from './model-files.js';
+
+// Started as the page opens (index.html preloads both), while the worker's own scripts load:
+// the wasm module's compile and the shipped model's download. The first worker gets both in
+// its `boot` message; a failure here leaves the fetch to the worker, which reports it.
+const wasmModule = WebAssembly.compileStreaming(fetch(new URL('../pkg/vlm_explainer_bg.wasm', import.meta.url)))
+  .catch(() => null);
+let shippedModel = fetchShipped().catch(() => null);
+
 // More crashes than this within CRASH_WINDOW_MS and the worker is not started again.
 const MAX_CRASHES = 3;
 const CRASH_WINDOW_MS = 60_000;
@@ -16,7 +25,15 @@ export class ModelClient {
   }
 
   start() {
-    this.worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
+    const worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
+    this.worker = worker;
+    // The shipped model's bytes move to the first worker; a restarted one fetches its own.
+    const shipped = shippedModel;
+    shippedModel = null;
+    Promise.all([wasmModule, shipped]).then(([module, model]) => {
+      const transfer = model?.files ? [model.files.weights.buffer, model.files.tokenizer.buffer] : [];
+      worker.postMessage({ type: 'boot', module, shipped: model }, transfer);
+    });
     this.worker.onmessage = ({ data }) => {
       if (data.type === 'error' && data.fatal) this.restart(data.message, data.id);
       else this.handlers.get(data.id)?.(data);

@@ -21,6 +21,12 @@ export async function fetchModelFiles(files) {
   return { weights: new Uint8Array(weights), config, tokenizer: new Uint8Array(tokenizer) };
 }
 
+/// The model the page ships: its manifest and, when it names them, its three files.
+export async function fetchShipped() {
+  const manifest = await (await get('manifest.json')).json();
+  return { manifest, files: manifest.files ? await fetchModelFiles(manifest.files) : null };
+}
+
 /// The three files of a model, picked from what a person chose by their names.
 export function pickModelFiles(files) {
   const lower = (f) => f.name.toLowerCase();

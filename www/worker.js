@@ -4,7 +4,7 @@
 import init, { VlmExplainer, shapesWorldScene } from '../pkg/vlm_explainer.js';
 import { pcaColours } from './pca.js';
 import { checkImage, formatName, MAX_PIXELS, WASM_FORMATS } from './image-header.js';
-import { get, fetchModelFiles, pickModelFiles, nameFiles } from './model-files.js';
+import { fetchShipped, pickModelFiles, nameFiles } from './model-files.js';
 
 // Largest side sent to the model; bigger images are scaled down first (the model only ever
 // sees the central square at 224 px, so nothing visible is lost).
@@ -12,7 +12,15 @@ const MAX_SIDE = 2048;
 
 let model = null;
 let wasm = null;
-const ready = init().then((exports) => { wasm = exports; });
+// The page compiles the wasm module and downloads the shipped model while this worker's own
+// scripts load, and hands both over in one `boot` message (model-client.js); a module of null
+// means this worker fetches and compiles it itself, a shipped model of null, the same.
+let boot;
+const ready = new Promise((resolve) => { boot = resolve; })
+  .then(({ module }) => init(module ? { module_or_path: module } : undefined))
+  .then((exports) => { wasm = exports; });
+// `{ manifest, files }` from the page, used by the first load of the shipped model only.
+let shipped = null;
 
 function post(msg, transfer = []) { self.postMessage(msg, transfer); }
 
@@ -26,10 +34,10 @@ async function load(id, { preset, seed, files: chosen }) {
   let label;
   let next;
   if (preset === 'default') {
-    const manifest = await (await get('manifest.json')).json();
-    if (manifest.files) {
-      progress('fetch');
-      const files = await fetchModelFiles(manifest.files);
+    progress('fetch');
+    const { manifest, files } = shipped ?? await fetchShipped();
+    shipped = null;
+    if (files) {
       progress('weights');
       next = new VlmExplainer(files.weights, files.config, files.tokenizer);
       label = { trained: true, name: JSON.parse(files.config).name };
@@ -163,4 +171,11 @@ async function handle(data) {
 
 // One request at a time, in the order sent: a run waits for the load before it.
 let queue = Promise.resolve();
-self.onmessage = ({ data }) => { queue = queue.then(() => handle(data)); };
+self.onmessage = ({ data }) => {
+  if (data.type === 'boot') {
+    shipped = data.shipped;
+    boot(data);
+  } else {
+    queue = queue.then(() => handle(data));
+  }
+};
