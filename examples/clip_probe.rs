@@ -41,8 +41,7 @@ fn main() -> candle_core::Result<()> {
     stats("phrase features (LLM)", &l2_normalize(&phrases)?)?;
     stats("phrase features, centred", &l2_normalize(&phrases.broadcast_sub(&phrases.mean_keepdim(0)?)?)?)?;
     stats("phrase embeddings", &clip.embed_texts(&phrases)?)?;
-    let grid = vlm_explainer::patch_grid::PatchGrid::new(224, 16);
-    let regions = object_regions(&out.patch_features, &grid, &scenes)?;
+    let regions = object_regions(&out.patch_features, &run.config.patch_grid(), &scenes)?;
     stats("box-pooled object regions", &l2_normalize(&regions)?)?;
     stats("region embeddings", &clip.embed_regions(&regions)?)?;
     println!("logit scale {}", clip.logits(&clip.embed_regions(&regions)?.narrow(0, 0, 1)?, &clip.embed_regions(&regions)?.narrow(0, 0, 1)?)?.flatten_all()?.to_vec1::<f32>()?[0]);

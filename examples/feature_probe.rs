@@ -8,14 +8,13 @@ use candle_core::{DType, Result, Tensor, D};
 use candle_nn::{Optimizer, VarBuilder, VarMap};
 use vlm_explainer::batch::pixels;
 use vlm_explainer::clip::object_regions;
-use vlm_explainer::patch_grid::PatchGrid;
 use vlm_explainer::pipeline::run::Run;
 use vlm_explainer::shapes_world::{Object, Scene};
 use vlm_explainer::vlm::Vlm;
 
 /// Pooled features (objects, D_v) of every object of `scenes`, and the objects.
 fn regions(run: &Run, vlm: &Vlm, scenes: &[Scene]) -> Result<(Tensor, Vec<Object>)> {
-    let grid = PatchGrid::new(run.config.vision.image_size, run.config.vision.patch_size);
+    let grid = run.config.patch_grid();
     let mut chunks = Vec::new();
     for chunk in scenes.chunks(50) {
         let images: Vec<_> = chunk.iter().map(Scene::to_prepared_image).collect();

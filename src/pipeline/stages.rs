@@ -16,7 +16,6 @@ use super::log::LossLog;
 use super::run::Run;
 use crate::batch::{pixels, PackedBatch, TextBatch};
 use crate::clip::{appearance_index, appearance_phrases, appearances, object_regions, phrase_features, shape_phrases, ClipHeads};
-use crate::patch_grid::PatchGrid;
 use crate::sampling::Rng;
 use crate::shapes_world::{Lang, Sample, Scene};
 use crate::training::{adamw, train_step_packed, Part, PartlyFrozen};
@@ -55,10 +54,6 @@ fn caption_batch(run: &Run, scenes: &[Scene], langs: impl Fn(usize) -> Lang) -> 
     TextBatch::new(&run.tokenizer, &refs, false, &run.device)
 }
 
-fn vision_grid(run: &Run) -> PatchGrid {
-    PatchGrid::new(run.config.vision.image_size, run.config.vision.patch_size)
-}
-
 /// Each object's appearance and shape, scene by scene.
 fn object_labels(scenes: &[Scene]) -> (Vec<u32>, Vec<u32>) {
     scenes.iter().flat_map(|s| &s.objects).map(|o| (appearance_index(o) as u32, o.shape as u32)).unzip()
@@ -91,7 +86,7 @@ pub fn vision(run: &Run, o: StageOptions) -> Result<()> {
         let vision = vlm.encode_image(&pixels(&images, &run.device)?, false)?;
         let texts = clip.embed_texts(&ClipHeads::text_features(&vlm.llm, &captions, n)?)?;
         let caption_loss = clip.loss(&clip.embed_images(&vision)?, &texts)?;
-        let regions = object_regions(&vision.patch_features, &vision_grid(run), &scenes)?;
+        let regions = object_regions(&vision.patch_features, &run.config.patch_grid(), &scenes)?;
         let (appearance, shape) = object_labels(&scenes);
         let labels = [Tensor::new(appearance.as_slice(), &run.device)?, Tensor::new(shape.as_slice(), &run.device)?];
         let mut region_loss = Tensor::zeros((), candle_core::DType::F32, &run.device)?;
@@ -134,7 +129,7 @@ pub fn clip_scores(run: &Run, vlm: &Vlm, clip: &ClipHeads, n: usize) -> Result<C
         let images: Vec<_> = chunk.iter().map(Scene::to_prepared_image).collect();
         let vision = vlm.encode_image(&pixels(&images, &run.device)?, false)?;
         image_embeds.push(clip.embed_images(&vision)?);
-        region_embeds.push(object_regions(&vision.patch_features, &vision_grid(run), chunk)?);
+        region_embeds.push(object_regions(&vision.patch_features, &run.config.patch_grid(), chunk)?);
     }
     let images = Tensor::cat(&image_embeds, 0)?;
     // Standardised over all held-out objects at once, as in training over a batch.
