@@ -4,9 +4,10 @@
 use candle_core::{bail, Device, Result, Tensor};
 use serde::Serialize;
 
-use crate::config::Config;
+use crate::config::{Config, ProjectorKind};
 use crate::generate::{GeneratedToken, Generator};
 use crate::preprocess::PreparedImage;
+use crate::projector::Projector;
 use crate::prompt::{prompt_ids, Task};
 use crate::sampling::SamplingOptions;
 use crate::tokenizer::TextTokenizer;
@@ -43,6 +44,8 @@ pub struct Explainer {
     sequence: Option<Sequence>,
     generator: Option<Generator>,
     answer_ids: Vec<u32>,
+    /// The model's own projector and its kind, put aside while another one is in use.
+    own_projector: Option<(ProjectorKind, Projector)>,
 }
 
 impl Explainer {
@@ -59,6 +62,7 @@ impl Explainer {
             sequence: None,
             generator: None,
             answer_ids: Vec::new(),
+            own_projector: None,
         })
     }
 
@@ -80,6 +84,42 @@ impl Explainer {
 
     pub fn config(&self) -> &Config {
         &self.vlm.config
+    }
+
+    /// Runs the projector of a safetensors file (one the training panel trained, of either kind)
+    /// instead of the model's own, which is kept for `use_own_projector`. The image stays; the
+    /// stages from the projection on are cleared. A file that does not fit leaves the projector
+    /// in use as it was.
+    pub fn use_projector(&mut self, bytes: &[u8]) -> Result<()> {
+        let (kind, projector) = Projector::from_safetensors(bytes, self.vlm.config.vision.width, self.vlm.config.llm.width, &self.device)?;
+        let own_kind = std::mem::replace(&mut self.vlm.config.projector.kind, kind);
+        let own = std::mem::replace(&mut self.vlm.projector, projector);
+        if self.own_projector.is_none() {
+            self.own_projector = Some((own_kind, own));
+        }
+        self.clear_from_projection();
+        Ok(())
+    }
+
+    /// Back to the model's own projector (nothing changes if it is in use).
+    pub fn use_own_projector(&mut self) {
+        if let Some((kind, projector)) = self.own_projector.take() {
+            self.vlm.config.projector.kind = kind;
+            self.vlm.projector = projector;
+            self.clear_from_projection();
+        }
+    }
+
+    /// Whether the model's own projector is the one in use.
+    pub fn uses_own_projector(&self) -> bool {
+        self.own_projector.is_none()
+    }
+
+    fn clear_from_projection(&mut self) {
+        self.image_tokens = None;
+        self.sequence = None;
+        self.generator = None;
+        self.answer_ids.clear();
     }
 
     /// Stage 0: the image as the model sees it. Clears every later stage.

@@ -1,12 +1,17 @@
 //! The projector: the one trainable bridge between the frozen vision encoder and the LLM.
 //! (b, 196, D_v) -> (b, 196, D_t): each patch feature becomes an image token of the LLM's width.
 
-use candle_core::{Module, Result, Tensor};
+use std::collections::HashMap;
+
+use candle_core::{bail, DType, Device, Error, Module, Result, Tensor};
 use candle_nn::VarBuilder;
 
 use crate::transformer::{linear, Linear};
 
 use crate::config::ProjectorKind;
+
+/// How messages about a projector file name it; the page puts the file's own name in its place.
+pub const PROJECTOR_FILE: &str = "the projector file";
 
 pub enum Projector {
     /// The lesson's `nn.Linear(768, 512)`.
@@ -24,6 +29,60 @@ impl Projector {
                 fc2: linear(text_width, text_width, vb.pp("fc2"))?,
             },
         })
+    }
+
+    /// The names and shapes of a projector's weights, as in a model file.
+    pub fn weight_shapes(kind: ProjectorKind, vision_width: usize, text_width: usize) -> Vec<(String, Vec<usize>)> {
+        let (v, t) = (vision_width, text_width);
+        let layer = |name: &str, inputs: usize| {
+            [(format!("projector.{name}.weight"), vec![t, inputs]), (format!("projector.{name}.bias"), vec![t])]
+        };
+        match kind {
+            ProjectorKind::Linear => layer("linear", v).to_vec(),
+            ProjectorKind::Mlp2xGelu => layer("fc1", v).into_iter().chain(layer("fc2", t)).collect(),
+        }
+    }
+
+    /// A projector's weights from safetensors bytes (as the training panel downloads them: the
+    /// `projector.*` tensors alone, of either kind, in f32, f16 or bf16), checked against the
+    /// model's widths. Returns the file's kind and its tensors as f32, named as in a model file.
+    pub fn read_safetensors(bytes: &[u8], vision_width: usize, text_width: usize, device: &Device) -> Result<(ProjectorKind, HashMap<String, Tensor>)> {
+        const FILE: &str = PROJECTOR_FILE;
+        let tensors = candle_core::safetensors::load_buffer(bytes, device)
+            .map_err(|e| Error::Msg(format!("{FILE} is not a safetensors file ({e}): choose a file saved with \"download projector\"")))?;
+        if let Some(other) = tensors.keys().find(|n| !n.starts_with("projector.")) {
+            bail!("{FILE} holds `{other}`, which is not a projector weight: choose a file saved with \"download projector\"");
+        }
+        let kind = if tensors.contains_key("projector.linear.weight") {
+            ProjectorKind::Linear
+        } else if tensors.contains_key("projector.fc1.weight") {
+            ProjectorKind::Mlp2xGelu
+        } else {
+            bail!("{FILE} holds no projector weights (neither `projector.linear.weight` nor `projector.fc1.weight`)");
+        };
+        let expected = Self::weight_shapes(kind, vision_width, text_width);
+        let mut out = HashMap::with_capacity(expected.len());
+        for (name, shape) in &expected {
+            let Some(t) = tensors.get(name) else { bail!("{FILE} has no tensor `{name}`") };
+            if t.dims() != shape.as_slice() {
+                bail!(
+                    "{FILE}: tensor `{name}` has shape {:?}, this model's projector needs {shape:?}: the projector was trained for another model",
+                    t.dims()
+                );
+            }
+            out.insert(name.clone(), t.to_dtype(DType::F32)?);
+        }
+        if tensors.len() != expected.len() {
+            bail!("{FILE} holds {} tensors; a {kind:?} projector has {}", tensors.len(), expected.len());
+        }
+        Ok((kind, out))
+    }
+
+    /// A projector from safetensors bytes (see `read_safetensors`).
+    pub fn from_safetensors(bytes: &[u8], vision_width: usize, text_width: usize, device: &Device) -> Result<(ProjectorKind, Self)> {
+        let (kind, tensors) = Self::read_safetensors(bytes, vision_width, text_width, device)?;
+        let vb = VarBuilder::from_tensors(tensors, DType::F32, device);
+        Ok((kind, Self::new(kind, vision_width, text_width, vb.pp("projector"))?))
     }
 
     /// The first layer's weight (D_t, D_v): what the page draws as the projection's heat map.

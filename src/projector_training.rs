@@ -18,6 +18,7 @@ use crate::batch::{pixels, sample_ids, PackedBatch};
 use crate::config::{Config, ParameterCounts, ProjectorKind};
 use crate::evaluate::{answer, LangScores, Tally, HELD_OUT_START};
 use crate::generate::Generator;
+use crate::projector::{Projector, PROJECTOR_FILE};
 use crate::prompt::Task;
 use crate::sampling::Rng;
 use crate::shapes_world::{caption_prompt, Lang, Scene};
@@ -29,6 +30,13 @@ use crate::weights;
 /// Training scenes come from their own range of seeds, apart from the native stages' ranges and
 /// far below the held-out seeds.
 const POOL_SEED_BASE: u64 = 8 << 32;
+
+/// Scenes per step the trainer takes (the page's panel offers the same range): more scenes
+/// make a step slower and the worker's memory larger, never better than a few more steps.
+pub const MAX_BATCH: usize = 32;
+/// Learning rates the trainer takes (the page's panel offers the same range): below, the
+/// projector barely moves in a session; above, AdamW's steps throw it about.
+pub const LR_RANGE: (f64, f64) = (1e-5, 0.1);
 
 /// What the learner chooses.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -45,6 +53,23 @@ pub struct TrainOptions {
     pub eval_scenes: usize,
     /// Seed of the projector's initial weights and of the scene draws.
     pub seed: u64,
+}
+
+impl TrainOptions {
+    /// Refuses a batch size or learning rate out of range, saying what would be accepted.
+    pub fn check(&self) -> Result<()> {
+        if self.batch == 0 || self.batch > MAX_BATCH {
+            bail!("a batch of {} scenes is out of range: choose 1 to {MAX_BATCH} scenes per step", self.batch);
+        }
+        let (lo, hi) = LR_RANGE;
+        if !(self.lr.is_finite() && self.lr >= lo && self.lr <= hi) {
+            bail!("a learning rate of {} is out of range: choose one from {lo:e} to {hi}", self.lr);
+        }
+        if self.pool == 0 {
+            bail!("training needs at least one scene in the pool");
+        }
+        Ok(())
+    }
 }
 
 impl Default for TrainOptions {
@@ -151,9 +176,7 @@ impl ProjectorTrainer {
     /// file; any `projector.*` tensors in it are ignored).
     pub fn new(config: &Config, tokenizer: TextTokenizer, weights: HashMap<String, Tensor>, options: TrainOptions) -> Result<Self> {
         tokenizer.check_fits(config.llm.vocab_size)?;
-        if options.batch == 0 || options.pool == 0 {
-            bail!("training needs at least one scene per step and one scene in the pool");
-        }
+        options.check()?;
         if let Some(part) = options.unfreeze {
             if !matches!(part, Part::VisionEncoder | Part::Llm) {
                 bail!("only the vision encoder or the LLM can be unfrozen beside the projector");
@@ -234,9 +257,7 @@ impl ProjectorTrainer {
 
     /// Starts again with `options`: a new projector, the other parts as loaded, an empty cache.
     pub fn reset(&mut self, options: TrainOptions) -> Result<()> {
-        if options.batch == 0 || options.pool == 0 {
-            bail!("training needs at least one scene per step and one scene in the pool");
-        }
+        options.check()?;
         let (config, varmap, model, optimizer) = Self::build(&self.config, &self.base, options, &self.device)?;
         (self.config, self.varmap, self.model, self.optimizer) = (config, varmap, model, optimizer);
         // Held-out features from an encoder that was training are stale once it is restored.
@@ -413,38 +434,14 @@ impl ProjectorTrainer {
     /// Replaces the projector with one saved by `projector_safetensors` (of either kind: the
     /// trainer switches to the file's kind, with a fresh optimiser).
     pub fn load_projector(&mut self, bytes: &[u8]) -> Result<()> {
-        const FILE: &str = "the projector file";
-        let tensors = candle_core::safetensors::load_buffer(bytes, &self.device)
-            .map_err(|e| Error::Msg(format!("{FILE} is not a safetensors file ({e}): choose a file saved with \"download projector\"")))?;
-        if let Some(other) = tensors.keys().find(|n| Part::of(n) != Some(Part::Projector)) {
-            bail!("{FILE} holds `{other}`, which is not a projector weight: choose a file saved with \"download projector\"");
-        }
-        let kind = if tensors.contains_key("projector.linear.weight") {
-            ProjectorKind::Linear
-        } else if tensors.contains_key("projector.fc1.weight") {
-            ProjectorKind::Mlp2xGelu
-        } else {
-            bail!("{FILE} holds no projector weights (neither `projector.linear.weight` nor `projector.fc1.weight`)");
-        };
+        let (kind, tensors) = Projector::read_safetensors(bytes, self.config.vision.width, self.config.llm.width, &self.device)?;
         let mut options = self.options;
         options.kind = kind;
         self.reset(options)?;
         let data = self.varmap.data().lock().expect("the VarMap lock is never poisoned");
-        let expected: Vec<&String> = data.keys().filter(|n| n.starts_with("projector.")).collect();
-        for name in &expected {
-            let Some(t) = tensors.get(*name) else { bail!("{FILE} has no tensor `{name}`") };
-            let var = &data[*name];
-            if t.dims() != var.dims() {
-                bail!(
-                    "{FILE}: tensor `{name}` has shape {:?}, this model's projector needs {:?}: the projector was trained for another model",
-                    t.dims(),
-                    var.dims()
-                );
-            }
-            var.set(&t.to_dtype(DType::F32)?)?;
-        }
-        if tensors.len() != expected.len() {
-            bail!("{FILE} holds {} tensors; a {kind:?} projector has {}", tensors.len(), expected.len());
+        for (name, var) in data.iter().filter(|(n, _)| Part::of(n) == Some(Part::Projector)) {
+            let Some(t) = tensors.get(name) else { bail!("{PROJECTOR_FILE} has no tensor `{name}`") };
+            var.set(t)?;
         }
         Ok(())
     }

@@ -123,6 +123,19 @@ impl VlmExplainer {
         tensor_object(&tokens)
     }
 
+    /// Runs the projector of a safetensors file (as the training panel saves one) instead of the
+    /// model's own, until `useOwnProjector`. The image stays; run `project` again.
+    #[wasm_bindgen(js_name = useProjector)]
+    pub fn use_projector(&mut self, bytes: &[u8]) -> Result<(), JsError> {
+        self.inner.use_projector(bytes).map_err(js_err)
+    }
+
+    /// Back to the model's own projector.
+    #[wasm_bindgen(js_name = useOwnProjector)]
+    pub fn use_own_projector(&mut self) {
+        self.inner.use_own_projector();
+    }
+
     /// The projector's first weight matrix `{ shape: [D_t, D_v], data }`.
     #[wasm_bindgen(js_name = projectorWeight)]
     pub fn projector_weight(&self) -> Result<JsValue, JsError> {

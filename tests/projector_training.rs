@@ -7,7 +7,11 @@ use std::collections::HashMap;
 
 use candle_core::{DType, Device, Tensor};
 use vlm_explainer::config::ProjectorKind;
-use vlm_explainer::projector_training::{ProjectorTrainer, TrainOptions};
+use vlm_explainer::explainer::Explainer;
+use vlm_explainer::preprocess::PreparedImage;
+use vlm_explainer::projector_training::{ProjectorTrainer, TrainOptions, LR_RANGE, MAX_BATCH};
+use vlm_explainer::prompt::Task;
+use vlm_explainer::sampling::SamplingOptions;
 use vlm_explainer::tokenizer::TextTokenizer;
 use vlm_explainer::training::Part;
 use vlm_explainer::Config;
@@ -15,6 +19,7 @@ use vlm_explainer::Config;
 const WEIGHTS: &[u8] = include_bytes!("fixtures/model.safetensors");
 const CONFIG: &str = include_str!("fixtures/config.json");
 const TOKENIZER: &[u8] = include_bytes!("fixtures/tokenizer.json");
+const IMAGE: &[u8] = include_bytes!("fixtures/image.png");
 
 fn trainer(options: TrainOptions) -> ProjectorTrainer {
     ProjectorTrainer::from_files(WEIGHTS.to_vec(), CONFIG, TOKENIZER, options).unwrap()
@@ -143,4 +148,85 @@ fn evaluation_captions_the_held_out_scenes_in_both_languages() {
     assert_eq!(report.en.captions, 2);
     assert_eq!(report.zh.captions, 2);
     assert!(report.captions[0].truth_en.starts_with('a'), "{}", report.captions[0].truth_en);
+}
+
+#[test]
+fn batch_size_and_learning_rate_out_of_range_are_refused_with_the_range() {
+    for (batch, lr) in [(0, 2e-3), (MAX_BATCH + 1, 2e-3), (4, 0.0), (4, -1e-3), (4, f64::NAN), (4, f64::INFINITY), (4, LR_RANGE.1 * 2.0)] {
+        let err = ProjectorTrainer::from_files(WEIGHTS.to_vec(), CONFIG, TOKENIZER, TrainOptions { batch, lr, ..options() })
+            .err()
+            .unwrap_or_else(|| panic!("batch {batch}, lr {lr} was accepted"))
+            .to_string();
+        assert!(err.contains("out of range: choose"), "batch {batch}, lr {lr}: {err}");
+    }
+    let mut t = trainer(TrainOptions { batch: MAX_BATCH, lr: LR_RANGE.0, ..options() });
+    assert!(t.reset(TrainOptions { batch: 0, ..options() }).is_err());
+    assert_eq!(t.options().batch, MAX_BATCH, "a refused reset keeps the options it had");
+    t.reset(TrainOptions { batch: 1, lr: LR_RANGE.1, ..options() }).unwrap();
+    assert_eq!(t.step().unwrap().encoded + t.cache_totals().reused, 1);
+}
+
+/// Every value of the explainer's image tokens, as bits.
+fn image_token_bits(e: &mut Explainer) -> Vec<u32> {
+    e.project().unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap().iter().map(|x| x.to_bits()).collect()
+}
+
+#[test]
+fn a_trained_projector_runs_in_the_explainer_and_the_own_one_comes_back() {
+    let greedy = SamplingOptions { temperature: 0.0, top_k: 0, seed: 0, max_new_tokens: 4 };
+    let image = || PreparedImage::from_encoded(IMAGE, 224).unwrap();
+    let mut e = Explainer::load(WEIGHTS.to_vec(), CONFIG, TOKENIZER).unwrap();
+    let (own_ids, _) = e.run(image(), Task::Caption, "describe the image", greedy).unwrap();
+    let own_tokens = image_token_bits(&mut e);
+    assert!(e.uses_own_projector());
+
+    // A linear projector, trained a few steps, in the model whose own projector is an MLP.
+    let mut t = trainer(TrainOptions { kind: ProjectorKind::Linear, ..options() });
+    for _ in 0..2 {
+        t.step().unwrap();
+    }
+    e.use_projector(&t.projector_safetensors().unwrap()).unwrap();
+    assert!(!e.uses_own_projector());
+    assert_eq!(e.config().projector.kind, ProjectorKind::Linear);
+    assert_eq!(e.config().parameter_counts().projector, 32 * 32 + 32);
+    assert!(e.image_tokens().is_err(), "the old image tokens are cleared");
+    // The explainer's projector is the trainer's, value for value.
+    let values = |t: &Tensor| t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    assert_eq!(values(e.vlm.projector.first_weight()), values(&t.tensors()["projector.linear.weight"]));
+    e.encode().unwrap();
+    assert_ne!(image_token_bits(&mut e), own_tokens);
+    e.run(image(), Task::Caption, "describe the image", greedy).unwrap();
+
+    // Another one replaces it; the model's own is still the one to go back to.
+    let mut mlp = trainer(TrainOptions { seed: 3, ..options() });
+    mlp.step().unwrap();
+    e.use_projector(&mlp.projector_safetensors().unwrap()).unwrap();
+    assert_eq!(e.config().projector.kind, ProjectorKind::Mlp2xGelu);
+
+    // Files that do not fit are refused, and the projector in use stays.
+    let in_use = image_token_bits(&mut e);
+    let err = e.use_projector(b"not a file").unwrap_err().to_string();
+    assert!(err.contains("not a safetensors file"), "{err}");
+    let err = e.use_projector(WEIGHTS).unwrap_err().to_string();
+    assert!(err.contains("not a projector weight"), "{err}");
+    let other_model = safetensors::serialize(
+        &HashMap::from([
+            ("projector.linear.weight".to_string(), Tensor::zeros((16, 48), DType::F32, &Device::Cpu).unwrap()),
+            ("projector.linear.bias".to_string(), Tensor::zeros(16, DType::F32, &Device::Cpu).unwrap()),
+        ]),
+        None,
+    )
+    .unwrap();
+    let err = e.use_projector(&other_model).unwrap_err().to_string();
+    assert!(err.contains("trained for another model"), "{err}");
+    e.encode().unwrap();
+    assert_eq!(image_token_bits(&mut e), in_use);
+
+    // Back to the model's own projector: the same image tokens and answer as before, bit for bit.
+    e.use_own_projector();
+    assert!(e.uses_own_projector());
+    assert_eq!(e.config().projector.kind, ProjectorKind::Mlp2xGelu);
+    let (ids, _) = e.run(image(), Task::Caption, "describe the image", greedy).unwrap();
+    assert_eq!(ids, own_ids);
+    assert_eq!(image_token_bits(&mut e), own_tokens);
 }

@@ -89,3 +89,28 @@ fn training_in_the_browser_lowers_the_loss_and_the_projector_round_trips() {
     assert_eq!(other.projector_safetensors().unwrap().to_vec(), bytes);
     assert!(other.load_projector(f.weights).is_err(), "a whole model is not a projector file");
 }
+
+#[wasm_bindgen_test]
+fn the_explainer_runs_a_projector_from_the_training_panel_and_goes_back_to_its_own() {
+    use vlm_explainer::wasm_training::ProjectorTrainer;
+    let f = &files::FILES;
+    let values = |v: JsValue| js_sys::Float32Array::new(&Reflect::get(&v, &"data".into()).unwrap()).to_vec();
+    let kind = |m: &VlmExplainer| m.config_json().contains("\"linear\"");
+    let mut m = VlmExplainer::new(f.weights.to_vec(), f.config, f.tokenizer).unwrap();
+    m.preprocess_encoded(f.image_png).unwrap();
+    m.encode().unwrap();
+    let own = values(m.project().unwrap());
+
+    let mut t = ProjectorTrainer::new(f.weights.to_vec(), f.config, f.tokenizer, "linear", "none", 2, 1e-2, 0).unwrap();
+    t.step().unwrap();
+    m.use_projector(&t.projector_safetensors().unwrap().to_vec()).unwrap();
+    assert!(kind(&m), "the explainer's config names the trained projector's kind");
+    let trained = values(m.project().unwrap());
+    assert_ne!(trained, own);
+    assert!(m.use_projector(b"not a file").is_err());
+    assert_eq!(values(m.project().unwrap()), trained, "a refused file leaves the projector in use");
+
+    m.use_own_projector();
+    assert!(!kind(&m));
+    assert_eq!(values(m.project().unwrap()), own);
+}
