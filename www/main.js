@@ -18,6 +18,16 @@ const state = {
   loading: false, selectedToken: -1, hoveredPatch: -1,
   // The model as last loaded: a preset's name, or the person's own files (loaded again after a crash).
   modelRequest: null,
+  // The projector the explainer runs instead of the model's own, from the training panel:
+  // `{ bytes, source: { step, kind, loaded } }` (kept to load it again after a crash), or null.
+  projector: null,
+  // Switching projectors: the request and the run of the current image after it.
+  switching: false,
+  // The last answer: `{ image, task, text, answer, source }` (`source` as in `projector`).
+  lastRun: null,
+  // What the training panel says about the last switch: `{ note: [key, ...args], compare:
+  // { prompt, rows: [{ source, answer }] } }`, drawn again when the language changes.
+  switchView: {},
 };
 
 // If the model's worker crashes, it is replaced and the same model is loaded into it again;
@@ -175,8 +185,93 @@ function showModelLabel(label) {
   else $('model-label').textContent = label.trained ? t('trained', label.name) : t('untrained', label.preset, label.seed);
 }
 
-// Training the projector runs in a worker of its own, on the model the page has loaded.
-const trainPanel = new TrainPanel();
+// Training the projector runs in a worker of its own, on the model the page has loaded; its
+// projector can replace the model's own in the explainer.
+const trainPanel = new TrainPanel({
+  onUseProjector: (bytes, source) => useProjector({ bytes, source }),
+  onUseOwn: () => useProjector(null),
+});
+
+/// A projector's name on the page: the model's own (`source` null) or one from the panel.
+function projectorName(source) {
+  if (!source) {
+    const label = modelInfo?.label;
+    if (label?.own) return t('projector_own_files');
+    return label?.trained ? t('projector_shipped') : t('projector_random');
+  }
+  if (source.loaded) return source.step ? t('projector_loaded_trained', source.loaded, source.step) : t('projector_loaded', source.loaded);
+  return t('projector_trained', source.step);
+}
+
+/// Says which projector the explainer runs, in panel 3 and in the training panel, with the
+/// last switch's note and answers (`state.switchView`).
+function renderProjectorSource(view = state.switchView) {
+  state.switchView = view;
+  const note = view.note ? t(...view.note) : '';
+  const compare = view.compare && {
+    prompt: view.compare.prompt,
+    rows: view.compare.rows.map((r) => [projectorName(r.source), r.answer]),
+  };
+  const source = state.projector?.source ?? null;
+  const own = !source;
+  const label = t('explainer_using', projectorName(source));
+  const ownLabel = t('use_own_projector', projectorName(null));
+  $('projector-source').dataset.own = String(own);
+  $('projector-source-text').textContent = label;
+  const button = $('projector-use-own');
+  button.hidden = own;
+  button.disabled = state.switching;
+  button.textContent = ownLabel;
+  trainPanel.showExplainer({ label, own, ownLabel, busy: state.switching, note, compare });
+}
+
+/// Which projector produced the answer on show, when it is not the model's own.
+function renderAnswerSource() {
+  const el = $('output-projector');
+  const source = state.lastRun?.source;
+  el.hidden = !source;
+  el.textContent = source ? t('answered_with', projectorName(source)) : '';
+}
+
+/// Runs the explainer with `choice` (`{ bytes, source }` from the training panel) or, for
+/// null, the model's own projector, then runs the current image again and sets the two answers
+/// side by side in the training panel.
+async function useProjector(choice) {
+  if (state.switching) return;
+  state.switching = true;
+  const before = state.lastRun;
+  renderProjectorSource({ note: ['explainer_switching'] });
+  try {
+    const info = await client.request({ type: 'projector', bytes: choice?.bytes ?? null });
+    state.projector = choice;
+    applyProjectorInfo(info);
+  } catch (e) {
+    state.switching = false;
+    showError(e.message);
+    renderProjectorSource({ note: ['explainer_failed', e.message] });
+    return;
+  }
+  renderProjectorSource({ note: ['explainer_switching'] });
+  const image = state.lastImage;
+  const after = image ? await runImage(image) : null;
+  state.switching = false;
+  if (!image) { renderProjectorSource({ note: ['explainer_no_image'] }); return; }
+  let compare = null;
+  if (after) {
+    const same = before && before.image === after.image && before.text === after.text && before.task === after.task;
+    compare = { prompt: after.text, rows: [...(same ? [before] : []), after] };
+  }
+  renderProjectorSource({ compare });
+}
+
+/// The model's shape and counts once a projector is swapped in (its kind may differ).
+function applyProjectorInfo(info) {
+  state.config = info.config;
+  modelInfo = { ...modelInfo, config: info.config, counts: info.counts };
+  showCounts(info.counts);
+}
+
+$('projector-use-own').addEventListener('click', () => useProjector(null));
 
 // --- model -------------------------------------------------------------------------------
 
@@ -187,18 +282,31 @@ let modelInfo = null;
 async function loadModel(request = { preset: $('preset-switch').value }, { rerun = true } = {}) {
   state.loading = true;
   settleStatus();
+  // The same request again is the page reloading its model after a crash: the projector from
+  // the training panel goes back in. Another model starts with its own projector.
+  const sameModel = request === state.modelRequest;
   try {
     const info = await client.request({ type: 'load', seed: 0, ...request }, (msg) => {
       if (msg.type === 'progress') $('status').textContent = t(`loading_${msg.text}`);
     });
     modelInfo = info;
     state.modelRequest = request;
+    if (!sameModel) { state.projector = null; state.switchView = {}; }
+    else if (state.projector) {
+      try {
+        Object.assign(info, await client.request({ type: 'projector', bytes: state.projector.bytes }));
+      } catch (e) {
+        state.projector = null;
+        showError(t('explainer_failed', e.message));
+      }
+    }
     trainPanel.setModel(request, info.label);
     state.config = modelInfo.config;
     fillAttentionSelects();
     fillTasks();
     showCounts(modelInfo.counts);
     showModelLabel(modelInfo.label);
+    renderProjectorSource();
   } catch (e) {
     showError(e.message);
     return false;
@@ -221,8 +329,10 @@ function currentPrompt() {
   return { task, text: $('prompt-text').value };
 }
 
+/// Runs every stage on `image`; resolves with the run (`state.lastRun`), or null if it did not
+/// run or failed.
 async function runImage(image) {
-  if (state.busy) return;
+  if (state.busy) return null;
   state.busy = true;
   clearError();
   settleStatus();
@@ -232,17 +342,23 @@ async function runImage(image) {
   $('speed').textContent = '';
   $('generated-tokens').replaceChildren();
   $('candidates').replaceChildren();
+  $('output-projector').hidden = true;
   const { task, text } = currentPrompt();
+  const source = state.projector?.source ?? null;
   try {
     const done = await client.request(
       { type: 'run', image, task, text, options: { temperature: 0, topK: 0, seed: 0, maxNewTokens: 48 } },
       onStage,
     );
     state.lastImage = image;
+    state.lastRun = { image, task, text, answer: done.text, source };
+    renderAnswerSource();
     $('speed').textContent = t('speed', done.tokens, done.tokensPerSecond);
     $('speed').dataset.wasmBytes = done.wasmBytes;
+    return state.lastRun;
   } catch (e) {
     showError(e.message);
+    return null;
   } finally {
     state.busy = false;
     settleStatus();
@@ -440,7 +556,8 @@ onLangChange(() => {
   fillAttentionSelects();
   showTruth();
   updateVisionAttention();
-  if (modelInfo) { showCounts(modelInfo.counts); showModelLabel(modelInfo.label); }
+  if (modelInfo) { showCounts(modelInfo.counts); showModelLabel(modelInfo.label); renderProjectorSource(); }
+  renderAnswerSource();
   trainPanel.render();
   setStatus($('status').dataset.state);
 });

@@ -83,7 +83,8 @@ async function handle(data) {
       evaluate();
     } else if (data.type === 'download') {
       const bytes = trainer.projectorSafetensors();
-      post({ type: 'projector', bytes, info: trainer.info() }, [bytes.buffer]);
+      // `purpose`: 'explainer' when the page runs its explainer with it rather than saving it.
+      post({ type: 'projector', bytes, info: trainer.info(), purpose: data.purpose }, [bytes.buffer]);
     } else if (data.type === 'load') {
       running = false;
       const bytes = new Uint8Array(await data.file.arrayBuffer());

@@ -157,6 +157,13 @@ async function handle(data) {
       await ready;
       const scene = shapesWorldScene(data.seed);
       post({ type: 'scene', id, ...scene }, [scene.rgba.buffer]);
+    } else if (type === 'projector') {
+      // A projector trained in the page's training panel (safetensors bytes), or null for the
+      // model's own. A file that does not fit leaves the projector in use as it was.
+      if (!model) throw new Error('the model is not loaded yet');
+      if (data.bytes) model.useProjector(data.bytes);
+      else model.useOwnProjector();
+      post({ type: 'projector', id, config: JSON.parse(model.configJson()), counts: model.parameterCounts() });
     } else if (type === 'visionAttention') {
       const row = model.visionAttention(data.layer, data.head, data.query);
       post({ type: 'visionAttention', id, row }, [row.buffer]);

@@ -1,11 +1,13 @@
-// Training the projector in the page, in headless Chromium: the loss curve moves while the page
-// stays usable, pause stops the steps, the projector downloads as safetensors and loads back.
+// Training the projector in the page, in headless Chromium: bad batch sizes and learning rates
+// are refused with a reason, the loss curve moves while the page stays usable, pause stops the
+// steps, the explainer runs with the trained projector and goes back to the shipped one, the
+// projector downloads as safetensors and loads back.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { OUT, serve, launch, openPage, printLongTasks } from './helpers.mjs';
+import { OUT, serve, launch, openPage, waitForRun, printLongTasks } from './helpers.mjs';
 
 let server;
 let browser;
@@ -28,9 +30,47 @@ function tensorNames(bytes) {
   return Object.keys(JSON.parse(bytes.subarray(8, 8 + n).toString('utf8'))).filter((k) => k !== '__metadata__').sort();
 }
 
-test('training the projector: the loss curve moves, pause stops it, the projector downloads and loads back', async () => {
+const text = (page, id) => page.locator(`[data-testid="${id}"]`).textContent();
+
+test('training the projector: the loss curve moves, pause stops it, the explainer runs with it, it downloads and loads back', async () => {
   const { page, consoleErrors, requests } = await openPage(browser, server.url);
+  // The explainer captions a scene with the shipped projector, and says so.
+  await page.click('[data-testid="new-scene"]');
+  await waitForRun(page);
+  const shippedCaption = await text(page, 'output');
+  assert.ok(shippedCaption.length > 0, 'the shipped model captions the scene');
+  assert.equal(await text(page, 'projector-source-text'), 'Explainer is using: the shipped projector.');
+  assert.equal(await page.locator('[data-testid="projector-use-own"]').isHidden(), true);
+  assert.equal(await page.locator('[data-testid="output-projector"]').isHidden(), true);
+
   await page.locator('[data-testid="train-panel"]').scrollIntoViewIfNeeded();
+  // Bad batch sizes and learning rates are named as they are typed, and start nothing.
+  const note = () => text(page, 'train-params-note');
+  for (const [batch, lr, said] of [
+    ['0', '0.002', /Batch size: enter a whole number of scenes per step from 1 to 32 \(not “0”\)/],
+    ['40', '0.002', /from 1 to 32 \(not “40”\)/],
+    ['2.5', '0.002', /Batch size: .*\(not “2\.5”\)/],
+    ['', '0.002', /Batch size: enter a whole number of scenes per step from 1 to 32\./],
+    ['8', '5', /Learning rate: enter a number from 0\.00001 to 0\.1, such as 0\.002 \(not “5”\)/],
+    ['8', '0', /Learning rate: .*\(not “0”\)/],
+    ['8', '-1e-3', /Learning rate: .*\(not “-1e-3”\)/],
+  ]) {
+    await page.fill('[data-testid="train-batch"]', batch);
+    await page.fill('[data-testid="train-lr"]', lr);
+    assert.match(await note(), said, `batch ${JSON.stringify(batch)}, lr ${lr}`);
+    assert.equal(await page.locator('[data-testid="train-params-note"]').getAttribute('data-invalid'), 'true');
+  }
+  await page.click('[data-testid="train-toggle"]');
+  assert.match(await note(), /Nothing was started: fix the value above first\./);
+  await page.locator('[data-testid="train-panel"]').screenshot({ path: path.join(OUT, 'train-invalid.png') });
+  assert.equal(await page.locator('[data-testid="train-status"]').getAttribute('data-state'), 'idle');
+  assert.equal(await page.locator('[data-testid="train-lr"]').evaluate((e) => e === document.activeElement), true, 'the bad field has the focus');
+  // Good values: 4 scenes a step, learning rate 4e-3 (written as people write it).
+  await page.fill('[data-testid="train-batch"]', '4');
+  await page.fill('[data-testid="train-lr"]', '4e-3');
+  assert.equal(await note(), '');
+  assert.equal(await page.locator('[data-testid="train-use"]').isDisabled(), true, 'nothing to use before training');
+
   await page.click('[data-testid="train-toggle"]');
   await page.waitForSelector('[data-testid="train-status"][data-state="running"]', { timeout: 120_000 });
 
@@ -48,6 +88,13 @@ test('training the projector: the loss curve moves, pause stops it, the projecto
   await page.waitForFunction((s) => Number(document.querySelector('[data-testid="train-stats"]').textContent.match(/step (\d+)/)[1]) > s, step, { timeout: 120_000 });
   assert.notEqual(await lossPixels(page), firstDrawn, 'the loss curve moved with the new steps');
   assert.match(await page.locator('[data-testid="train-stats"]').textContent(), /steps\/s .* wasm memory \d+ MB/);
+  assert.match(await text(page, 'train-stats'), /per step of 4 scenes, learning rate 0\.004\)/, 'the batch size and learning rate chosen');
+  assert.equal(await page.locator('[data-testid="train-use"]').isDisabled(), true, 'pause before using the projector');
+  // A new value applies at the next reset, and the panel says so.
+  await page.fill('[data-testid="train-batch"]', '6');
+  assert.match(await note(), /Batch 6 and learning rate 0\.004 apply from the next Reset/);
+  await page.fill('[data-testid="train-batch"]', '4');
+  assert.equal(await note(), '');
   assert.match(await page.locator('[data-testid="train-cache"]').textContent(), /went through the vision encoder once/);
 
   // The page stays usable while the worker trains: the language switch answers at once.
@@ -63,6 +110,36 @@ test('training the projector: the loss curve moves, pause stops it, the projecto
   await page.waitForTimeout(3000);
   assert.equal(await stepOf(page), paused, 'no step runs while paused');
   assert.equal(await page.locator('[data-testid="train-toggle"]').textContent(), 'Train');
+
+  // The explainer runs with the trained projector: the label says so in panel 3 and here, the
+  // scene is captioned again, and both answers stand side by side.
+  await page.click('[data-testid="train-use"]');
+  const trainedLabel = `Explainer is using: your trained projector, step ${paused}.`;
+  await page.waitForFunction((label) => document.querySelector('[data-testid="projector-source-text"]').textContent === label, trainedLabel, { timeout: 60_000 });
+  await page.waitForFunction(() => document.querySelectorAll('[data-testid="train-explainer-compare"] li').length === 3, null, { timeout: 120_000 });
+  await waitForRun(page);
+  assert.equal(await text(page, 'train-explainer-label'), trainedLabel);
+  assert.equal(await page.locator('[data-testid="projector-source"]').getAttribute('data-own'), 'false');
+  assert.equal(await text(page, 'output-projector'), `Answered with your trained projector, step ${paused}.`);
+  assert.ok(await page.locator('#generated-tokens > button').count() > 0, 'the trained projector\'s answer is generated');
+  const compare = await page.locator('[data-testid="train-explainer-compare"] li').allTextContents();
+  assert.match(compare[0], /^The explainer's image, asked “describe the image”:/);
+  assert.equal(compare[1], `the shipped projector: ${shippedCaption}`);
+  assert.ok(compare[2].startsWith(`your trained projector, step ${paused}: `), compare[2]);
+  console.log(`# explainer, shipped projector: ${shippedCaption}\n# explainer, trained projector (step ${paused}): ${compare[2].split(': ').slice(1).join(': ')}`);
+  assert.match(await page.locator('#projection-shape').textContent(), /mlp2x_gelu 192 → 128/);
+  await page.screenshot({ path: path.join(OUT, 'train-explainer.png'), fullPage: true });
+
+  // Back to the shipped projector (from panel 3): the same caption as before, bit for bit.
+  await page.click('[data-testid="projector-use-own"]');
+  await page.waitForFunction(() => document.querySelector('[data-testid="projector-source-text"]').textContent === 'Explainer is using: the shipped projector.', null, { timeout: 60_000 });
+  await page.waitForFunction(() => document.querySelectorAll('[data-testid="train-explainer-compare"] li').length === 3
+    && document.querySelector('[data-testid="train-explainer-compare"] li:last-child').textContent.startsWith('the shipped projector'), null, { timeout: 120_000 });
+  await waitForRun(page);
+  assert.equal(await text(page, 'output'), shippedCaption);
+  assert.equal(await page.locator('[data-testid="output-projector"]').isHidden(), true);
+  assert.equal(await page.locator('[data-testid="train-use-own"]').isHidden(), true);
+  assert.equal(await text(page, 'train-explainer-label'), 'Explainer is using: the shipped projector.');
 
   // Download the projector: a safetensors file of the projector's weights alone.
   const [download] = await Promise.all([page.waitForEvent('download'), page.click('[data-testid="train-download"]')]);

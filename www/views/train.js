@@ -1,6 +1,7 @@
 // The "train the projector" panel: owns the training worker, draws the loss curve, the cost of
 // each freezing choice, the cache's savings, and the held-out captions with their scores beside
-// the shipped model's (www/model/eval.json).
+// the shipped model's (www/model/eval.json). "Use in the explainer" hands the projector, as
+// "Download projector" saves it, to the page, which runs the explainer with it.
 
 import { t, getLang } from '../i18n.js';
 
@@ -8,9 +9,35 @@ const $ = (id) => document.getElementById(id);
 // Held-out captions shown (of the scenes the worker scores).
 const SHOWN_CAPTIONS = 6;
 const ATTRIBUTES = ['shape', 'colour', 'size', 'position', 'count', 'attributes'];
+// The ranges the trainer takes (MAX_BATCH and LR_RANGE in src/projector_training.rs).
+export const MAX_BATCH = 32;
+export const LR_RANGE = [1e-5, 0.1];
+
+/// A learning rate as people write it: 0.002, 0.00001, 0.1.
+export const formatLr = (lr) => String(Number(lr.toPrecision(3)));
+
+/// The batch size and learning rate in the panel's fields, or the message saying what to type.
+export function readParams(batchText, lrText) {
+  const errors = {};
+  const batch = Number(batchText);
+  if (batchText.trim() === '' || !Number.isInteger(batch) || batch < 1 || batch > MAX_BATCH) {
+    errors.batch = t('train_batch_invalid', batchText.trim(), MAX_BATCH);
+  }
+  const lr = Number(lrText);
+  if (lrText.trim() === '' || !Number.isFinite(lr) || lr < LR_RANGE[0] || lr > LR_RANGE[1]) {
+    errors.lr = t('train_lr_invalid', lrText.trim(), formatLr(LR_RANGE[0]), formatLr(LR_RANGE[1]));
+  }
+  return Object.keys(errors).length ? { errors } : { batch, lr };
+}
 
 export class TrainPanel {
-  constructor() {
+  /// `onUseProjector(bytes, source)`: run the explainer with this projector (`source`: `{ step,
+  /// kind, loaded }`); `onUseOwn()`: back to the model's own.
+  constructor({ onUseProjector = () => {}, onUseOwn = () => {} } = {}) {
+    this.onUseProjector = onUseProjector;
+    this.onUseOwn = onUseOwn;
+    // What the page says about the explainer's projector (`showExplainer`).
+    this.explainer = null;
     this.model = null;
     this.worker = null;
     this.shipped = undefined;
@@ -20,6 +47,12 @@ export class TrainPanel {
     $('train-toggle').addEventListener('click', () => this.toggle());
     $('train-reset').addEventListener('click', () => this.reset());
     $('train-download').addEventListener('click', () => this.send({ type: 'download' }));
+    $('train-use').addEventListener('click', () => this.useInExplainer());
+    $('train-use-own').addEventListener('click', () => this.onUseOwn());
+    for (const id of ['train-batch', 'train-lr']) {
+      $(id).addEventListener('input', () => this.renderParams());
+      $(id).addEventListener('change', () => this.renderParams());
+    }
     $('train-load').addEventListener('change', (e) => {
       const file = e.target.files[0];
       e.target.value = '';
@@ -38,6 +71,7 @@ export class TrainPanel {
     this.model = request;
     this.label = label;
     this.stop();
+    this.loadedName = null;
     this.shipped = undefined;
     this.costs.clear();
     this.clear();
@@ -70,15 +104,45 @@ export class TrainPanel {
     $('train-toggle').textContent = t(this.running ? 'train_pause' : 'train_start');
     $('train-toggle').disabled = state === 'loading';
     $('train-download').disabled = !this.info;
+    this.renderUse();
   }
 
   send(msg) { this.worker?.postMessage(msg); }
 
-  /// A new worker and a fresh projector, with the chosen kind and freezing.
+  /// The fields' batch size and learning rate, or null after saying what is wrong with them.
+  params() {
+    const p = this.renderParams();
+    if (!p.errors) return p;
+    const note = $('train-params-note');
+    note.textContent = `${note.textContent} ${t('train_params_refused')}`;
+    $(p.errors.batch ? 'train-batch' : 'train-lr').focus();
+    return null;
+  }
+
+  /// Checks the fields as they are typed: a bad value is named at once; a good one that differs
+  /// from the running trainer's says when it applies.
+  renderParams() {
+    const p = readParams($('train-batch').value, $('train-lr').value);
+    $('train-batch').setAttribute('aria-invalid', String(Boolean(p.errors?.batch)));
+    $('train-lr').setAttribute('aria-invalid', String(Boolean(p.errors?.lr)));
+    const note = $('train-params-note');
+    note.dataset.invalid = String(Boolean(p.errors));
+    if (p.errors) note.textContent = [p.errors.batch, p.errors.lr].filter(Boolean).join(' ');
+    else if (this.info && (p.batch !== this.info.batch || formatLr(p.lr) !== formatLr(this.info.lr))) {
+      note.textContent = t('train_params_pending', p.batch, formatLr(p.lr));
+    } else note.textContent = '';
+    return p;
+  }
+
+  /// A new worker and a fresh projector, with the chosen kind, freezing, batch size and learning
+  /// rate. A bad batch size or learning rate starts nothing and keeps the trainer there is.
   start(then) {
+    if (!this.model) return;
+    const params = this.params();
+    if (!params) return;
     this.stop();
     this.clear();
-    if (!this.model) return;
+    this.loadedName = null;
     this.setState('loading');
     this.worker = new Worker(new URL('../train-worker.js', import.meta.url), { type: 'module' });
     this.worker.onmessage = ({ data }) => this.onMessage(data);
@@ -89,7 +153,7 @@ export class TrainPanel {
     this.pendingAfterReady = then;
     this.send({
       type: 'init', model: this.model, kind: $('train-kind').value, unfreeze: $('train-unfreeze').value,
-      batch: 8, lr: 2e-3, seed: 0, evalEvery: 25,
+      batch: params.batch, lr: params.lr, seed: 0, evalEvery: 25,
     });
     this.loadShipped();
   }
@@ -114,6 +178,61 @@ export class TrainPanel {
 
   reset() { this.start(); }
 
+  /// Hands the projector as it is now to the page, for the explainer (paused or stopped only:
+  /// the explainer takes one step's projector, and says which).
+  useInExplainer() {
+    if (!this.worker || this.running || this.useBlocked()) return;
+    this.send({ type: 'download', purpose: 'explainer' });
+  }
+
+  /// Why the projector cannot go to the explainer now, or '' when it can.
+  useBlocked() {
+    if (!this.info || !this.worker) return t('train_use_no_trainer');
+    if (this.info.trainable.some((p) => p !== 'projector')) return t('train_use_unfrozen');
+    if (this.state === 'error') return t('train_use_error');
+    if (this.running) return t('train_use_running');
+    return '';
+  }
+
+  /// What the page says about the explainer's projector: `{ label, own, ownLabel, busy, note,
+  /// compare: { prompt, rows: [[what, text]] } }`.
+  showExplainer(view) {
+    this.explainer = view;
+    this.renderUse();
+  }
+
+  renderUse() {
+    const blocked = this.useBlocked();
+    const busy = Boolean(this.explainer?.busy);
+    $('train-use').disabled = Boolean(blocked) || busy || this.state === 'loading' || this.state === 'evaluating';
+    $('train-use').title = blocked;
+    const view = this.explainer;
+    $('train-explainer').dataset.own = String(view?.own ?? true);
+    $('train-explainer-label').textContent = view?.label ?? '';
+    const own = $('train-use-own');
+    own.hidden = !view || view.own;
+    own.disabled = busy;
+    if (view?.ownLabel) own.textContent = view.ownLabel;
+    // A reason the button is off is worth saying when it is not merely "training is running".
+    const note = view?.note || (blocked && blocked !== t('train_use_running') ? blocked : '');
+    $('train-explainer-note').textContent = note;
+    const compare = view?.compare;
+    const items = compare ? compare.rows.map(([what, text]) => {
+      const li = document.createElement('li');
+      const q = document.createElement('q');
+      q.textContent = text;
+      li.append(t('explainer_compare_item', what), q);
+      return li;
+    }) : [];
+    if (compare) {
+      const title = document.createElement('li');
+      title.className = 'title';
+      title.textContent = t('explainer_compare_title', compare.prompt);
+      items.unshift(title);
+    }
+    $('train-explainer-compare').replaceChildren(...items);
+  }
+
   loadProjector(file) {
     const load = () => { this.running = false; this.send({ type: 'load', file }); this.setState('evaluating'); };
     if (this.worker) load();
@@ -129,7 +248,7 @@ export class TrainPanel {
     if (msg.type === 'ready') {
       this.info = msg.info;
       this.memory = msg.memory;
-      if (msg.loaded) this.losses = [];
+      if (msg.loaded) { this.losses = []; this.loadedName = msg.loaded; }
       this.setState(msg.loaded ? 'loaded' : 'ready', msg.loaded ?? '');
       const then = this.pendingAfterReady;
       this.pendingAfterReady = null;
@@ -147,6 +266,9 @@ export class TrainPanel {
     } else if (msg.type === 'paused') {
       this.running = false;
       this.setState('paused', msg.step);
+    } else if (msg.type === 'projector' && msg.purpose === 'explainer') {
+      this.info = msg.info;
+      this.onUseProjector(msg.bytes, { step: msg.info.step, kind: msg.info.kind, loaded: this.loadedName });
     } else if (msg.type === 'projector') {
       this.info = msg.info;
       const url = URL.createObjectURL(new Blob([msg.bytes], { type: 'application/octet-stream' }));
@@ -197,6 +319,7 @@ export class TrainPanel {
     this.renderScores();
     this.renderCaptions();
     if (this.state) this.setState(this.state, this.detail);
+    this.renderParams();
   }
 
   renderCounts() {
@@ -214,7 +337,7 @@ export class TrainPanel {
     if (!s) { $('train-stats').textContent = ''; $('train-cache').textContent = ''; return; }
     const recent = this.stepTimes.slice(-10);
     const ms = recent.reduce((a, b) => a + b, 0) / recent.length;
-    $('train-stats').textContent = t('train_stats', s.step, s.loss, 1000 / ms, ms, this.memory / 2 ** 20, this.info.batch);
+    $('train-stats').textContent = t('train_stats', s.step, s.loss, 1000 / ms, ms, this.memory / 2 ** 20, this.info.batch, formatLr(this.info.lr));
     const c = this.cache;
     let text;
     if (this.info.trainable.includes('vision_encoder')) text = t('train_cache_off', c.encoded, c.encode_ms / 1000);
