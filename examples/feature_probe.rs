@@ -9,7 +9,7 @@ use candle_nn::{Optimizer, VarBuilder, VarMap};
 use vlm_explainer::batch::pixels;
 use vlm_explainer::clip::object_regions;
 use vlm_explainer::pipeline::run::Run;
-use vlm_explainer::shapes_world::{Object, Scene};
+use vlm_explainer::shapes_world::{Object, Scene, Size};
 use vlm_explainer::vlm::Vlm;
 
 /// Pooled features (objects, D_v) of every object of `scenes`, and the objects.
@@ -24,8 +24,8 @@ fn regions(run: &Run, vlm: &Vlm, scenes: &[Scene]) -> Result<(Tensor, Vec<Object
     Ok((Tensor::cat(&chunks, 0)?, scenes.iter().flat_map(|s| s.objects.clone()).collect()))
 }
 
-/// Held-out accuracy of a linear softmax classifier (standardised inputs, AdamW, full batch).
-fn probe(train: &Tensor, train_y: &[u32], test: &Tensor, test_y: &[u32], classes: usize) -> Result<f64> {
+/// Held-out predictions of a linear softmax classifier (standardised inputs, AdamW, full batch).
+fn probe(train: &Tensor, train_y: &[u32], test: &Tensor, classes: usize) -> Result<Vec<u32>> {
     let dev = train.device();
     let (mean, std) = (train.mean_keepdim(0)?, (train.var_keepdim(0)? + 1e-5)?.sqrt()?);
     let norm = |x: &Tensor| x.broadcast_sub(&mean)?.broadcast_div(&std);
@@ -39,8 +39,7 @@ fn probe(train: &Tensor, train_y: &[u32], test: &Tensor, test_y: &[u32], classes
         let loss = candle_nn::loss::cross_entropy(&candle_core::Module::forward(&head, &train)?, &y)?;
         opt.backward_step(&loss)?;
     }
-    let pred: Vec<u32> = candle_core::Module::forward(&head, &test)?.argmax(D::Minus1)?.to_vec1()?;
-    Ok(pred.iter().zip(test_y).filter(|(p, t)| p == t).count() as f64 / test_y.len() as f64)
+    candle_core::Module::forward(&head, &test)?.argmax(D::Minus1)?.to_vec1()
 }
 
 fn main() -> Result<()> {
@@ -63,9 +62,13 @@ fn main() -> Result<()> {
     println!("linear probes on box-pooled features of stage {stage} ({} train / {} held-out objects):", train_objects.len(), test_objects.len());
     for (name, label, classes) in attributes {
         let ty: Vec<u32> = train_objects.iter().map(label).collect();
-        let sy: Vec<u32> = test_objects.iter().map(label).collect();
-        let acc = probe(&train, &ty, &test, &sy, classes)?;
-        println!("  {name:7} {:.1}% (chance {:.1}%)", acc * 100.0, 100.0 / classes as f64);
+        let pred = probe(&train, &ty, &test, classes)?;
+        let accuracy = |keep: &dyn Fn(&Object) -> bool| {
+            let kept: Vec<bool> = test_objects.iter().zip(&pred).filter(|(o, _)| keep(o)).map(|(o, &p)| label(o) == p).collect();
+            100.0 * kept.iter().filter(|&&r| r).count() as f64 / kept.len().max(1) as f64
+        };
+        println!("  {name:7} {:.1}% (chance {:.1}%; big objects {:.1}%, small {:.1}%)", accuracy(&|_| true),
+            100.0 / classes as f64, accuracy(&|o| o.size == Size::Big), accuracy(&|o| o.size == Size::Small));
     }
     Ok(())
 }

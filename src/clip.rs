@@ -154,28 +154,34 @@ pub fn shape_phrases(lang: Lang) -> Vec<String> {
     Shape::ALL.iter().map(|s| s.name(lang).to_string()).collect()
 }
 
+/// The patches whose centres lie in `object`'s box centred at (cx, cy), and always the patch under
+/// the centre itself: the patches a region loss reads for that object.
+fn patches_under(grid: &PatchGrid, object: &Object, (cx, cy): (f32, f32)) -> Vec<usize> {
+    let r = object.size.radius();
+    let centre = |p: usize| (p * grid.patch_size) as f32 + grid.patch_size as f32 / 2.0;
+    let under = grid.at_pixel(cx as usize, cy as usize);
+    (0..grid.num_patches())
+        .filter(|&i| {
+            let (pr, pc) = grid.row_col(i);
+            Some(i) == under || ((centre(pc) - cx).abs() <= r && (centre(pr) - cy).abs() <= r)
+        })
+        .collect()
+}
+
 /// Pooled features (objects, D_v) of every object of `scenes`, scene by scene, in caption order:
-/// the mean of the patch features whose patch centres lie in the object's box (at least the
-/// patch under its centre). `patch_features` (scenes, 196, D_v).
+/// the mean of the patch features under the object (`patches_under`).
+/// `patch_features` (scenes, 196, D_v).
 pub fn object_regions(patch_features: &Tensor, grid: &PatchGrid, scenes: &[Scene]) -> Result<Tensor> {
     let n = grid.num_patches();
     let (mut weights, mut scene_of) = (Vec::new(), Vec::new());
     for (s, scene) in scenes.iter().enumerate() {
-        for (object, &(cx, cy)) in scene.objects.iter().zip(&scene.centres) {
-            let r = object.size.radius();
-            let inside = |p: usize| (p * grid.patch_size) as f32 + grid.patch_size as f32 / 2.0;
+        for (object, &centre) in scene.objects.iter().zip(&scene.centres) {
+            let under = patches_under(grid, object, centre);
             let mut row = vec![0f32; n];
-            for (i, w) in row.iter_mut().enumerate() {
-                let (pr, pc) = grid.row_col(i);
-                if (inside(pc) - cx).abs() <= r && (inside(pr) - cy).abs() <= r {
-                    *w = 1.0;
-                }
+            for &i in &under {
+                row[i] = 1.0 / under.len() as f32;
             }
-            if let Some(i) = grid.at_pixel(cx as usize, cy as usize) {
-                row[i] = 1.0;
-            }
-            let total: f32 = row.iter().sum();
-            weights.extend(row.iter().map(|w| w / total));
+            weights.extend(row);
             scene_of.push(s as u32);
         }
     }
@@ -183,4 +189,24 @@ pub fn object_regions(patch_features: &Tensor, grid: &PatchGrid, scenes: &[Scene
     let weights = Tensor::from_vec(weights, (scene_of.len(), 1, n), dev)?;
     let features = patch_features.contiguous()?.index_select(&Tensor::new(scene_of.as_slice(), dev)?, 0)?; // (objects, 196, D_v)
     weights.matmul(&features)?.squeeze(1)
+}
+
+/// Every patch under an object, one by one (dense, as the pixel-level phrase grounding of
+/// MaskCLIP and DenseCLIP): (features (m, D_v), the object each belongs to, counting the objects
+/// of `scenes` in caption order). Objects sit in distinct cells, so no patch is under two.
+pub fn object_patches(patch_features: &Tensor, grid: &PatchGrid, scenes: &[Scene]) -> Result<(Tensor, Vec<usize>)> {
+    let (b, n, d) = patch_features.dims3()?;
+    let (mut rows, mut owner) = (Vec::new(), Vec::new());
+    let mut object = 0;
+    for (s, scene) in scenes.iter().enumerate().take(b) {
+        for (o, &centre) in scene.objects.iter().zip(&scene.centres) {
+            for i in patches_under(grid, o, centre) {
+                rows.push((s * n + i) as u32);
+                owner.push(object);
+            }
+            object += 1;
+        }
+    }
+    let flat = patch_features.contiguous()?.reshape((b * n, d))?;
+    Ok((flat.index_select(&Tensor::new(rows.as_slice(), patch_features.device())?, 0)?, owner))
 }

@@ -6,19 +6,16 @@ use candle_nn::{Init, VarBuilder};
 
 use crate::config::LAYER_NORM_EPS;
 
-/// candle's fused LayerNorm and softmax kernels have no backward pass. Where a gradient is
-/// wanted (the input or a weight is tracked) the training kernels of `train_ops` run instead,
-/// which have one; inference keeps candle's.
+/// candle's fused LayerNorm kernel has no backward pass. Where a gradient is wanted (the input or
+/// a weight is tracked) the LayerNorm of `kernels` runs instead, which has one; inference keeps
+/// candle's.
 fn wants_gradient(tensors: &[&Tensor]) -> bool {
     tensors.iter().any(|t| t.track_op())
 }
 
+/// Softmax over the last dimension (`kernels`' single pass, with a backward pass).
 pub fn softmax_last_dim(x: &Tensor) -> Result<Tensor> {
-    if wants_gradient(&[x]) {
-        crate::train_ops::softmax_last_dim(x)
-    } else {
-        candle_nn::ops::softmax_last_dim(x)
-    }
+    crate::kernels::softmax_last_dim(x)
 }
 
 /// `y = x W^T + b` over the last dimension. Unlike candle-nn's `Linear`, a (b, t, in) input is
@@ -89,7 +86,7 @@ impl Module for LayerNorm {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let eps = LAYER_NORM_EPS as f32;
         if wants_gradient(&[x, &self.weight, &self.bias]) || !x.is_contiguous() {
-            crate::train_ops::layer_norm(x, &self.weight, &self.bias, eps)
+            crate::kernels::layer_norm(x, &self.weight, &self.bias, eps)
         } else {
             candle_nn::ops::layer_norm(x, &self.weight, &self.bias, eps)
         }
@@ -169,7 +166,7 @@ impl Module for Mlp {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         // GPT-2's tanh approximation of GELU.
         let h = self.fc.forward(x)?;
-        let h = if wants_gradient(&[&h]) { crate::train_ops::gelu(&h)? } else { h.gelu()? };
+        let h = crate::kernels::gelu(&h)?;
         self.proj.forward(&h)
     }
 }

@@ -1,19 +1,28 @@
 //! The vision encoder: a ViT with CLIP ViT-B/16's layout.
 //!
-//! (b, 3, 224, 224) -> 196 patches of 16x16x3 = 768 values -> linear patch embedding (the same map
-//! as a 16x16 stride-16 convolution) -> [CLS, patch_1 .. patch_196] + learned positions
-//! -> pre-LN blocks -> final LayerNorm -> the 196 patch features (b, 196, D_v).
+//! (b, 3, 224, 224) -> 196 patches of 16x16x3 = 768 values -> patch embedding (CLIP's linear map,
+//! the same as a 16x16 stride-16 convolution; or the hierarchical MLP stem, see `config::Stem`)
+//! -> [CLS, patch_1 .. patch_196] + learned positions -> pre-LN blocks -> final LayerNorm
+//! -> the 196 patch features (b, 196, D_v). Either stem sees only its own patch.
 //! The CLS output is kept apart: LLaVA projects only the patch features; CLIP training uses CLS.
 
 use candle_core::{Module, Result, Tensor};
 use candle_nn::VarBuilder;
 
-use crate::config::VisionConfig;
+use crate::config::{Stem, VisionConfig};
 use crate::patch_grid::PatchGrid;
 use crate::transformer::{layer_norm, linear, Block, LayerNorm, Linear};
 
+/// Patch pixels -> first token, one of `config::Stem`'s kinds.
+enum PatchEmbed {
+    Linear(Linear),
+    /// Three levels: 4x4 pixels (48 values), 2x2 of those, 2x2 of those; LayerNorm and GELU
+    /// after the first two.
+    Hmlp { levels: [Linear; 3], norms: [LayerNorm; 2] },
+}
+
 pub struct VisionEncoder {
-    patch_embed: Linear,
+    patch_embed: PatchEmbed,
     cls_token: Tensor,
     pos_embed: Tensor,
     blocks: Vec<Block>,
@@ -39,7 +48,20 @@ impl VisionEncoder {
             .map(|i| Block::new(cfg.width, cfg.heads, cfg.mlp_width, vb.pp(format!("blocks.{i}"))))
             .collect::<Result<_>>()?;
         Ok(Self {
-            patch_embed: linear(patch_dim, cfg.width, vb.pp("patch_embed"))?,
+            patch_embed: match cfg.stem {
+                Stem::Linear => PatchEmbed::Linear(linear(patch_dim, cfg.width, vb.pp("patch_embed"))?),
+                Stem::Hmlp => {
+                    let (h, vb) = (Stem::hidden(cfg.width), vb.pp("stem"));
+                    PatchEmbed::Hmlp {
+                        levels: [
+                            linear(3 * 4 * 4, h, vb.pp("level_1"))?,
+                            linear(4 * h, h, vb.pp("level_2"))?,
+                            linear(4 * h, cfg.width, vb.pp("level_3"))?,
+                        ],
+                        norms: [layer_norm(h, vb.pp("ln_1"))?, layer_norm(h, vb.pp("ln_2"))?],
+                    }
+                }
+            },
             cls_token: vb.get((1, 1, cfg.width), "cls_token")?,
             pos_embed: vb.get((1, grid.num_patches() + 1, cfg.width), "pos_embed")?,
             blocks,
@@ -61,13 +83,40 @@ impl VisionEncoder {
             .reshape((b, g * g, c * p * p))
     }
 
+    /// The hierarchical stem's input: (b, 196, 4, 4, 48), each patch's pixels grouped as
+    /// quarter (2x2 of 8x8), then quarter of that (2x2 of 4x4), then the 4x4 block's 48 values
+    /// laid out channel, y, x.
+    pub fn hierarchical_blocks(&self, pixels: &Tensor) -> Result<Tensor> {
+        let (b, c, _, _) = pixels.dims4()?;
+        let g = self.grid.side();
+        // y = ((row * 2 + a) * 2 + c2) * 4 + py, and the same for x with (col, b2, d2, px).
+        let dims: Vec<usize> = vec![b, c, g, 2, 2, 4, g, 2, 2, 4];
+        let order: Vec<usize> = vec![0, 2, 6, 3, 7, 4, 8, 1, 5, 9]; // b, row, col, a, b2, c2, d2, ch, py, px
+        pixels.reshape(dims)?.permute(order)?.contiguous()?.reshape((b, g * g, 4, 4, c * 16))
+    }
+
+    /// (b, 3, H, W) pixels -> (b, 196, D_v) first tokens.
+    pub fn embed_patches(&self, pixels: &Tensor) -> Result<Tensor> {
+        match &self.patch_embed {
+            PatchEmbed::Linear(linear) => linear.forward(&self.patchify(pixels)?),
+            PatchEmbed::Hmlp { levels, norms } => {
+                let x = self.hierarchical_blocks(pixels)?;
+                let (b, n, _, _, _) = x.dims5()?;
+                let x = crate::kernels::gelu(&norms[0].forward(&levels[0].forward(&x)?)?)?; // (b, n, 4, 4, h)
+                let x = x.reshape((b, n, 4, ()))?; // the four 4x4 blocks of each 8x8 side by side
+                let x = crate::kernels::gelu(&norms[1].forward(&levels[1].forward(&x)?)?)?; // (b, n, 4, h)
+                levels[2].forward(&x.reshape((b, n, ()))?)
+            }
+        }
+    }
+
     pub fn forward(&self, pixels: &Tensor, want_attentions: bool) -> Result<VisionOutput> {
         let (b, c, h, w) = pixels.dims4()?;
         let size = self.grid.image_size;
         if c != 3 || h != size || w != size {
             candle_core::bail!("vision encoder expects (b, 3, {size}, {size}) pixels, got {:?}", pixels.dims());
         }
-        let patches = self.patch_embed.forward(&self.patchify(pixels)?)?; // (b, 196, D_v)
+        let patches = self.embed_patches(pixels)?; // (b, 196, D_v)
         let cls = self.cls_token.broadcast_as((b, 1, self.width))?;
         let mut x = Tensor::cat(&[&cls, &patches], 1)?.broadcast_add(&self.pos_embed)?; // (b, 197, D_v)
         let mut attentions = Vec::new();

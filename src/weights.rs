@@ -42,6 +42,15 @@ pub fn init_seeded_where(varmap: &VarMap, seed: u64, prefix: &str) -> Result<()>
         let shape = var.shape().clone();
         let values: Vec<f32> = if name.ends_with(".bias") {
             vec![0.0; shape.elem_count()]
+        } else if name.starts_with("vision_encoder.stem.") {
+            // Scaled to the fan-in (LeCun), so the stem's output starts at about the size of
+            // the positions it is added to rather than 0.02 of it.
+            let fan_in = shape.dims().last().copied().unwrap_or(1) as f64;
+            let mut rng = Rng::new(name_seed(name, seed));
+            (0..shape.elem_count()).map(|_| (rng.normal() / fan_in.sqrt()) as f32).collect()
+        } else if name == "vision_encoder.pos_embed" {
+            let dims = shape.dims();
+            patch_positions_sincos(dims[1] - 1, dims[2])
         } else {
             let mut rng = Rng::new(name_seed(name, seed));
             (0..shape.elem_count()).map(|_| (rng.normal() * INIT_STD) as f32).collect()
@@ -49,6 +58,28 @@ pub fn init_seeded_where(varmap: &VarMap, seed: u64, prefix: &str) -> Result<()>
         var.set(&Tensor::from_vec(values, shape, var.device())?)?;
     }
     Ok(())
+}
+
+/// The vision encoder's starting positions (1 + patches rows of `width`): the fixed 2-D sine-cosine
+/// table of MAE (He et al., 2022), a row of zeros for CLS. Half the columns encode the patch's
+/// row, half its column, each as sines and cosines at geometric frequencies, so from the first
+/// step nearby patches have similar positions: a ViT learning from a few thousand images need
+/// not discover the grid's geometry first. The table stays trainable.
+pub fn patch_positions_sincos(patches: usize, width: usize) -> Vec<f32> {
+    let side = (patches as f64).sqrt().round() as usize;
+    let quarter = width / 4;
+    let mut values = vec![0f32; (patches + 1) * width];
+    for p in 0..patches {
+        let row = &mut values[(p + 1) * width..(p + 2) * width];
+        for (axis, coord) in [(p / side) as f64, (p % side) as f64].into_iter().enumerate() {
+            for k in 0..quarter {
+                let angle = coord / 10000f64.powf(k as f64 / quarter as f64);
+                row[axis * 2 * quarter + k] = angle.sin() as f32;
+                row[axis * 2 * quarter + quarter + k] = angle.cos() as f32;
+            }
+        }
+    }
+    values
 }
 
 /// A model with weights drawn from `seed`, and the variables behind it (for training or saving).

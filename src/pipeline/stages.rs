@@ -15,7 +15,7 @@ use serde_json::json;
 use super::log::LossLog;
 use super::run::Run;
 use crate::batch::{pixels, PackedBatch, TextBatch};
-use crate::clip::{appearance_index, appearance_phrases, appearances, object_regions, phrase_features, shape_phrases, ClipHeads};
+use crate::clip::{appearance_index, appearance_phrases, appearances, object_patches, object_regions, phrase_features, shape_phrases, ClipHeads};
 use crate::sampling::Rng;
 use crate::shapes_world::{Lang, Sample, Scene};
 use crate::training::{adamw, train_step_packed, Part, PartlyFrozen};
@@ -86,13 +86,19 @@ pub fn vision(run: &Run, o: StageOptions) -> Result<()> {
         let vision = vlm.encode_image(&pixels(&images, &run.device)?, false)?;
         let texts = clip.embed_texts(&ClipHeads::text_features(&vlm.llm, &captions, n)?)?;
         let caption_loss = clip.loss(&clip.embed_images(&vision)?, &texts)?;
-        let regions = object_regions(&vision.patch_features, &run.config.patch_grid(), &scenes)?;
+        let grid = run.config.patch_grid();
+        let regions = object_regions(&vision.patch_features, &grid, &scenes)?;
+        let (patches, owner) = object_patches(&vision.patch_features, &grid, &scenes)?;
         let (appearance, shape) = object_labels(&scenes);
-        let labels = [Tensor::new(appearance.as_slice(), &run.device)?, Tensor::new(shape.as_slice(), &run.device)?];
+        let per_patch = |labels: &[u32]| owner.iter().map(|&o| labels[o]).collect::<Vec<u32>>();
+        let tensor = |l: &[u32]| Tensor::new(l, &run.device);
+        let labels = [tensor(&appearance)?, tensor(&shape)?];
+        let patch_labels = [tensor(&per_patch(&appearance))?, tensor(&per_patch(&shape))?];
         let mut region_loss = Tensor::zeros((), candle_core::DType::F32, &run.device)?;
         for (features, which) in &phrase_sets {
             let phrases = clip.embed_texts(features)?;
             region_loss = (region_loss + clip.region_loss(&regions, &phrases, &labels[*which])?)?;
+            region_loss = (region_loss + clip.region_loss(&patches, &phrases, &patch_labels[*which])?)?;
         }
         let loss = (caption_loss + (region_loss / Lang::ALL.len() as f64)?)?;
         opt.set_learning_rate(lr_at(step, o.steps, o.lr));

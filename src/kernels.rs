@@ -1,11 +1,13 @@
-//! Softmax, LayerNorm and GELU with fused backward passes, for training.
+//! Softmax, LayerNorm and GELU as single passes over rows of the last dimension, with fused
+//! backward passes for training.
 //!
 //! candle's fused softmax and LayerNorm kernels have no backward pass, and the composed,
 //! differentiable versions cost a dozen full-size temporaries per call (GELU's backward too).
 //! Each op here runs its forward and its backward as one pass over rows of the last dimension,
-//! natively on two threads and in the browser on one. Inference keeps candle's own kernels
-//! (see `transformer`); these run only where a gradient is wanted.
+//! natively on two threads and in the browser on one. Softmax and GELU use `fast_math`'s
+//! vectorisable exp and tanh, so inference runs them too; inference keeps candle's LayerNorm.
 
+use crate::fast_math;
 use candle_core::{bail, CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
 
 /// The contiguous f32 values behind `storage` and `layout`.
@@ -49,7 +51,7 @@ struct SoftmaxBackward;
 
 impl CustomOp1 for Softmax {
     fn name(&self) -> &'static str {
-        "train-softmax"
+        "softmax"
     }
 
     fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
@@ -60,12 +62,10 @@ impl CustomOp1 for Softmax {
             for (r, y) in chunk.chunks_mut(n).enumerate() {
                 let xr = &x[(first + r) * n..(first + r + 1) * n];
                 let max = xr.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-                let mut sum = 0f32;
                 for (y, &v) in y.iter_mut().zip(xr) {
-                    *y = (v - max).exp();
-                    sum += *y;
+                    *y = fast_math::exp(v - max);
                 }
-                let inv = 1.0 / sum;
+                let inv = 1.0 / y.iter().sum::<f32>();
                 y.iter_mut().for_each(|y| *y *= inv);
             }
         });
@@ -79,7 +79,7 @@ impl CustomOp1 for Softmax {
 
 impl CustomOp2 for SoftmaxBackward {
     fn name(&self) -> &'static str {
-        "train-softmax-backward"
+        "softmax-backward"
     }
 
     /// dx = y * (g - sum(g * y)) per row.
@@ -238,7 +238,7 @@ const GELU_C: f32 = 0.044_715;
 
 impl CustomOp1 for Gelu {
     fn name(&self) -> &'static str {
-        "train-gelu"
+        "gelu"
     }
 
     fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
@@ -246,7 +246,7 @@ impl CustomOp1 for Gelu {
         let mut out = vec![0f32; x.len()];
         for_row_chunks(&mut out, 1, |first, chunk| {
             for (y, &v) in chunk.iter_mut().zip(&x[first..]) {
-                *y = 0.5 * v * (1.0 + (SQRT_2_OVER_PI * (v + GELU_C * v * v * v)).tanh());
+                *y = 0.5 * v * (1.0 + fast_math::tanh(SQRT_2_OVER_PI * (v + GELU_C * v * v * v)));
             }
         });
         Ok((CpuStorage::F32(out), layout.shape().clone()))
@@ -259,7 +259,7 @@ impl CustomOp1 for Gelu {
 
 impl CustomOp2 for GeluBackward {
     fn name(&self) -> &'static str {
-        "train-gelu-backward"
+        "gelu-backward"
     }
 
     fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> Result<(CpuStorage, Shape)> {
@@ -267,7 +267,7 @@ impl CustomOp2 for GeluBackward {
         let mut out = vec![0f32; x.len()];
         for_row_chunks(&mut out, 1, |first, chunk| {
             for ((d, &v), &gv) in chunk.iter_mut().zip(&x[first..]).zip(&g[first..]) {
-                let t = (SQRT_2_OVER_PI * (v + GELU_C * v * v * v)).tanh();
+                let t = fast_math::tanh(SQRT_2_OVER_PI * (v + GELU_C * v * v * v));
                 let dt = SQRT_2_OVER_PI * (1.0 + 3.0 * GELU_C * v * v);
                 *d = gv * (0.5 * (1.0 + t) + 0.5 * v * (1.0 - t * t) * dt);
             }
