@@ -82,7 +82,7 @@ enum Command {
 /// The defaults `all` uses, chosen so the whole pipeline fits in an hour on 2 cores.
 /// Stage d's rows each pack 5 turns about one image (both captions and 3 questions).
 const DEFAULTS: [StageOptions; 4] = [
-    StageOptions { steps: 400, batch: 16, lr: 2e-3, pool: 0 },
+    StageOptions { steps: 800, batch: 16, lr: 2e-3, pool: 0 },
     StageOptions { steps: 600, batch: 32, lr: 2e-3, pool: 0 },
     StageOptions { steps: 100, batch: 16, lr: 2e-3, pool: 1000 },
     StageOptions { steps: 1000, batch: 16, lr: 2e-3, pool: 3000 },
