@@ -21,6 +21,9 @@ const STRINGS = {
     loading_wasm: 'starting WebAssembly…', loading_fetch: 'fetching the model…', loading_weights: 'reading the weights…',
     loading_random: 'drawing random weights…',
     vision_explain: 'Each row is one patch\'s feature vector; hover a patch to find its row.',
+    vision_stem: (stem) => (stem === 'hmlp'
+      ? 'Patch embedding: a small hierarchical MLP (the hMLP stem of DeiT III). Each patch\'s 4 × 4 pixel blocks, then 8 × 8, then the whole 16 × 16 patch go through one shared linear map each, so an edge or corner looks the same wherever it falls; it still sees only its own patch.'
+      : 'Patch embedding: one linear map of each patch\'s 16 × 16 × 3 = 768 pixel values, as in CLIP.'),
     projection_title: 'Projection (trainable)',
     sequence_title: 'What the LLM receives',
     generation_title: 'Generation', ask: 'Ask',
@@ -112,6 +115,9 @@ const STRINGS = {
     loading_wasm: '正在启动 WebAssembly…', loading_fetch: '正在下载模型…', loading_weights: '正在读取权重…',
     loading_random: '正在生成随机权重…',
     vision_explain: '每一行是一个图块的特征向量；把鼠标移到图块上可找到对应的行。',
+    vision_stem: (stem) => (stem === 'hmlp'
+      ? '图块嵌入：一个小的分层 MLP（DeiT III 的 hMLP stem）。每个图块先按 4 × 4 的像素块、再按 8 × 8、最后按整个 16 × 16 图块，各经过一个共享的线性映射，所以边和角落在图块里任何位置看起来都一样；它仍然只看自己的图块。'
+      : '图块嵌入：对每个图块的 16 × 16 × 3 = 768 个像素值做一次线性映射，和 CLIP 一样。'),
     projection_title: '投影层（可训练）',
     sequence_title: 'LLM 实际收到的输入',
     generation_title: '生成', ask: '提问',

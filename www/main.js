@@ -127,6 +127,11 @@ function fillSelect(select, options) {
   if ([...select.options].some((o) => o.value === previous)) select.value = previous;
 }
 
+/// How this model turns a patch into its first feature (config.json's `vision.stem`).
+function showStem() {
+  $('vision-stem').textContent = state.config ? t('vision_stem', state.config.vision.stem ?? 'linear') : '';
+}
+
 function fillAttentionSelects() {
   if (!state.config) return;
   const { vision, llm } = state.config;
@@ -269,6 +274,7 @@ function applyProjectorInfo(info) {
   state.config = info.config;
   modelInfo = { ...modelInfo, config: info.config, counts: info.counts };
   showCounts(info.counts);
+  showStem();
 }
 
 $('projector-use-own').addEventListener('click', () => useProjector(null));
@@ -303,6 +309,7 @@ async function loadModel(request = { preset: $('preset-switch').value }, { rerun
     trainPanel.setModel(request, info.label);
     state.config = modelInfo.config;
     fillAttentionSelects();
+    showStem();
     fillTasks();
     showCounts(modelInfo.counts);
     showModelLabel(modelInfo.label);
@@ -554,6 +561,7 @@ $('lang-switch').addEventListener('change', (e) => setLang(e.target.value));
 onLangChange(() => {
   fillTasks();
   fillAttentionSelects();
+  showStem();
   showTruth();
   updateVisionAttention();
   if (modelInfo) { showCounts(modelInfo.counts); showModelLabel(modelInfo.label); renderProjectorSource(); }

@@ -24,6 +24,9 @@ test('a dropped PNG goes through every stage and the page shows each', async () 
   // Every stage's shape, from the model's own tensors.
   const text = (id) => page.locator(`#${id}`).textContent();
   assert.match(await text('vision-shape'), /\(1, 196, 192\)/);
+  // How the shipped model embeds a patch, as its config.json says.
+  const shipped = JSON.parse(readFileSync(path.join(ROOT, 'www/model/config.json'), 'utf8'));
+  assert.match(await text('vision-stem'), shipped.vision.stem === 'hmlp' ? /hierarchical MLP/ : /one linear map/);
   assert.match(await text('projection-shape'), /\(1, 196, 192\).*\(1, 196, 128\)/);
   const seqShape = await text('sequence-shape');
   const t = Number(seqShape.match(/(\d+) text tokens/)[1]);
