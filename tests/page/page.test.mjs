@@ -50,9 +50,12 @@ test('a dropped PNG goes through every stage and the page shows each', async () 
   // Hovering patch i highlights image token i.
   const box = await page.locator('[data-testid="input-canvas"]').boundingBox();
   const [row, col] = [3, 5];
+  const scrolled = await page.evaluate(() => scrollY);
   await page.mouse.move(box.x + (col + 0.5) * box.width / 14, box.y + (row + 0.5) * box.height / 14);
   const active = await page.locator('[data-testid="token-strip"] > .active').getAttribute('data-pos');
   assert.equal(Number(active), row * 14 + col);
+  // The strip scrolls to the token, the page does not (the image stays under the pointer).
+  assert.equal(await page.evaluate(() => scrollY), scrolled, 'hovering a patch does not scroll the page');
 
   // The vision encoder's views: a PCA colour map and an attention map, both drawn.
   const distinct = (sel) => page.locator(sel).evaluate((c) => {

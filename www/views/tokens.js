@@ -42,6 +42,13 @@ export class TokenStrip {
     this.highlighted?.classList.remove('active');
     this.highlighted = pos >= 0 ? this.el.children[pos] ?? null : null;
     this.highlighted?.classList.add('active');
-    this.highlighted?.scrollIntoView({ block: 'nearest', inline: 'nearest' });
+    // Scroll the strip itself, never the page: hovering a patch must not move the image
+    // away from under the pointer when the strip is below the fold.
+    if (this.highlighted) {
+      const cell = this.highlighted.getBoundingClientRect();
+      const strip = this.el.getBoundingClientRect();
+      if (cell.left < strip.left) this.el.scrollLeft -= strip.left - cell.left;
+      else if (cell.right > strip.right) this.el.scrollLeft += cell.right - strip.right;
+    }
   }
 }
