@@ -236,7 +236,14 @@ function renderAnswerSource() {
   const source = state.lastRun?.source;
   el.hidden = !source;
   el.textContent = source ? t('answered_with', projectorName(source)) : '';
+  // After a language switch (which relabels the prompt) or an edit, say which prompt the answer
+  // on show was to.
+  const asked = state.lastRun?.text;
+  const stale = asked !== undefined && asked !== currentPrompt().text;
+  $('output-prompt').hidden = !stale;
+  $('output-prompt').textContent = stale ? t('answered_prompt', asked) : '';
 }
+$('prompt-text').addEventListener('input', () => renderAnswerSource());
 
 /// Runs the explainer with `choice` (`{ bytes, source }` from the training panel) or, for
 /// null, the model's own projector, then runs the current image again and sets the two answers
@@ -350,6 +357,7 @@ async function runImage(image) {
   $('generated-tokens').replaceChildren();
   $('candidates').replaceChildren();
   $('output-projector').hidden = true;
+  $('output-prompt').hidden = true;
   const { task, text } = currentPrompt();
   const source = state.projector?.source ?? null;
   try {

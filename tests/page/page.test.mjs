@@ -152,8 +152,11 @@ test('"new scene" draws a ShapesWorld scene in wasm and runs the model on it', a
   assert.match(await page.locator('#scene-truth').textContent(), /^Drawn: an? .*(circle|square|triangle|star|hexagon)/);
   const kinds = await page.locator('[data-testid="token-strip"] > *').count();
   assert.ok(kinds > 196);
+  assert.equal(await page.locator('[data-testid="output-prompt"]').isHidden(), true);
   await page.selectOption('[data-testid="lang-switch"]', 'zh');
   assert.match(await page.locator('#scene-truth').textContent(), /^画的是：/);
+  // The prompt is now Chinese; the English answer on show says which prompt it answered.
+  assert.match(await page.locator('[data-testid="output-prompt"]').textContent(), /“describe the image”/);
   await page.screenshot({ path: path.join(OUT, 'page-new-scene.png'), fullPage: true });
   assert.deepEqual(consoleErrors, []);
 });
