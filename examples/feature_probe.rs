@@ -9,7 +9,7 @@ use candle_nn::{Optimizer, VarBuilder, VarMap};
 use vlm_explainer::batch::pixels;
 use vlm_explainer::clip::object_regions;
 use vlm_explainer::pipeline::run::Run;
-use vlm_explainer::shapes_world::{Object, Scene, Size};
+use vlm_explainer::shapes_world::{Object, Scene, Shape, Size};
 use vlm_explainer::vlm::Vlm;
 
 /// Pooled features (objects, D_v) of every object of `scenes`, and the objects.
@@ -69,6 +69,17 @@ fn main() -> Result<()> {
         };
         println!("  {name:7} {:.1}% (chance {:.1}%; big objects {:.1}%, small {:.1}%)", accuracy(&|_| true),
             100.0 / classes as f64, accuracy(&|o| o.size == Size::Big), accuracy(&|o| o.size == Size::Small));
+        if name == "shape" {
+            // Rows: the true shape; columns: the probe's answer, as a share of the row.
+            println!("    confusion (row = truth, % of row): {:?}", Shape::ALL);
+            for truth in Shape::ALL {
+                let row: Vec<u32> = test_objects.iter().zip(&pred).filter(|(o, _)| o.shape == truth).map(|(_, &p)| p).collect();
+                let cells: Vec<String> = (0..classes as u32)
+                    .map(|c| format!("{:5.1}", 100.0 * row.iter().filter(|&&p| p == c).count() as f64 / row.len().max(1) as f64))
+                    .collect();
+                println!("    {:9} {}", format!("{truth:?}"), cells.join(" "));
+            }
+        }
     }
     Ok(())
 }
