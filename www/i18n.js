@@ -203,6 +203,13 @@ export function t(key, ...args) {
 
 export function getLang() { return lang; }
 
+/// A count with its digits grouped by commas, as both languages write it (1,234,567). Not
+/// `toLocaleString()`: its first call loads the browser's locale data, 60-150 ms on the page's
+/// path to "ready" here, and it follows the browser's locale rather than the page's language.
+export function formatCount(n) {
+  return String(n).replace(/\B(?=(\d{3})+(?!\d))/g, ',');
+}
+
 export function setLang(next) {
   lang = STRINGS[next] ? next : 'en';
   document.documentElement.lang = lang === 'zh' ? 'zh-CN' : 'en';

@@ -3,7 +3,7 @@
 
 import { ModelClient } from './model-client.js';
 import { sniff } from './image-header.js';
-import { t, setLang, getLang, onLangChange } from './i18n.js';
+import { t, setLang, getLang, onLangChange, formatCount } from './i18n.js';
 import { InputView } from './views/input.js';
 import { TokenStrip } from './views/tokens.js';
 import { drawMatrix } from './views/matrix.js';
@@ -106,7 +106,7 @@ function showCounts(counts) {
   ];
   $('param-counts').replaceChildren(...rows.map(([name, n, tag]) => {
     const tr = document.createElement('tr');
-    for (const text of [name, `${n.toLocaleString()} ${t('params')}`, tag]) {
+    for (const text of [name, `${formatCount(n)} ${t('params')}`, tag]) {
       const td = document.createElement('td');
       td.textContent = text;
       tr.append(td);
@@ -299,9 +299,11 @@ async function loadModel(request = { preset: $('preset-switch').value }, { rerun
   // the training panel goes back in. Another model starts with its own projector.
   const sameModel = request === state.modelRequest;
   try {
+    performance.mark('vlm:load-requested');
     const info = await client.request({ type: 'load', seed: 0, ...request }, (msg) => {
       if (msg.type === 'progress') $('status').textContent = t(`loading_${msg.text}`);
     });
+    performance.mark('vlm:loaded');
     modelInfo = info;
     state.modelRequest = request;
     if (!sameModel) { state.projector = null; state.switchView = {}; }

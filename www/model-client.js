@@ -4,12 +4,22 @@
 
 import { fetchShipped } from './model-files.js';
 
-// Started as the page opens (index.html preloads both), while the worker's own scripts load:
-// the wasm module's compile and the shipped model's download. The first worker gets both in
-// its `boot` message; a failure here leaves the fetch to the worker, which reports it.
+// Started as the page opens, before the rest of the page's scripts (index.html runs this module
+// as soon as it arrives, and preloads the wasm and the model): the first worker, the wasm
+// module's compile and the shipped model's download, all at once. The worker gets the compiled
+// module as soon as it exists (every later worker gets it too), and the shipped model's bytes
+// when they are in; a failure here leaves the fetch to the worker, which reports it.
+// `vlm:` performance marks time the start (bench/page_timeline.mjs prints them).
 const wasmModule = WebAssembly.compileStreaming(fetch(new URL('../pkg/vlm_explainer_bg.wasm', import.meta.url)))
-  .catch(() => null);
-let shippedModel = fetchShipped().catch(() => null);
+  .then((module) => { performance.mark('vlm:wasm-compiled'); return module; }, () => null);
+let shippedModel = fetchShipped().then((model) => { performance.mark('vlm:model-fetched'); return model; }, () => null);
+let firstWorker = newWorker();
+
+function newWorker() {
+  const worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
+  performance.mark('vlm:worker-created');
+  return worker;
+}
 
 // More crashes than this within CRASH_WINDOW_MS and the worker is not started again.
 const MAX_CRASHES = 3;
@@ -25,14 +35,16 @@ export class ModelClient {
   }
 
   start() {
-    const worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
+    const worker = firstWorker ?? newWorker();
+    firstWorker = null;
     this.worker = worker;
     // The shipped model's bytes move to the first worker; a restarted one fetches its own.
     const shipped = shippedModel;
     shippedModel = null;
-    Promise.all([wasmModule, shipped]).then(([module, model]) => {
+    wasmModule.then((module) => worker.postMessage({ type: 'boot', module, shipped: Boolean(shipped) }));
+    shipped?.then((model) => {
       const transfer = model?.files ? [model.files.weights.buffer, model.files.tokenizer.buffer] : [];
-      worker.postMessage({ type: 'boot', module, shipped: model }, transfer);
+      worker.postMessage({ type: 'shipped', model }, transfer);
     });
     this.worker.onmessage = ({ data }) => {
       if (data.type === 'error' && data.fatal) this.restart(data.message, data.id);

@@ -13,14 +13,16 @@ const MAX_SIDE = 2048;
 let model = null;
 let wasm = null;
 // The page compiles the wasm module and downloads the shipped model while this worker's own
-// scripts load, and hands both over in one `boot` message (model-client.js); a module of null
-// means this worker fetches and compiles it itself, a shipped model of null, the same.
+// scripts load (model-client.js): a `boot` message brings the module as soon as it is compiled
+// (null: this worker fetches and compiles it itself) and says whether a `shipped` message will
+// bring the shipped model's files (`{ manifest, files }`, or null: fetch them here).
 let boot;
 const ready = new Promise((resolve) => { boot = resolve; })
   .then(({ module }) => init(module ? { module_or_path: module } : undefined))
-  .then((exports) => { wasm = exports; });
-// `{ manifest, files }` from the page, used by the first load of the shipped model only.
-let shipped = null;
+  .then((exports) => { wasm = exports; performance.mark('vlm:wasm-instantiated'); });
+// The page's shipped model, used by the first load of the shipped model only.
+let receiveShipped;
+let shipped = new Promise((resolve) => { receiveShipped = resolve; });
 
 function post(msg, transfer = []) { self.postMessage(msg, transfer); }
 
@@ -35,8 +37,9 @@ async function load(id, { preset, seed, files: chosen }) {
   let next;
   if (preset === 'default') {
     progress('fetch');
-    const { manifest, files } = shipped ?? await fetchShipped();
-    shipped = null;
+    const fromPage = await shipped;
+    shipped = Promise.resolve(null);
+    const { manifest, files } = fromPage ?? await fetchShipped();
     if (files) {
       progress('weights');
       next = new VlmExplainer(files.weights, files.config, files.tokenizer);
@@ -64,6 +67,7 @@ async function load(id, { preset, seed, files: chosen }) {
     next = VlmExplainer.fromPreset(preset, seed);
     label = { trained: false, preset, seed };
   }
+  performance.mark('vlm:model-built');
   if (model) model.free();
   model = next;
   return {
@@ -180,9 +184,14 @@ async function handle(data) {
 let queue = Promise.resolve();
 self.onmessage = ({ data }) => {
   if (data.type === 'boot') {
-    shipped = data.shipped;
+    performance.mark('vlm:boot');
+    if (!data.shipped) receiveShipped(null);
     boot(data);
+  } else if (data.type === 'shipped') {
+    performance.mark('vlm:shipped');
+    receiveShipped(data.model);
   } else {
     queue = queue.then(() => handle(data));
   }
 };
+performance.mark('vlm:worker-script');

@@ -3,7 +3,7 @@
 // the shipped model's (www/model/eval.json). "Use in the explainer" hands the projector, as
 // "Download projector" saves it, to the page, which runs the explainer with it.
 
-import { t, getLang } from '../i18n.js';
+import { t, getLang, formatCount } from '../i18n.js';
 
 const $ = (id) => document.getElementById(id);
 // Held-out captions shown (of the scenes the worker scores).
@@ -327,7 +327,7 @@ export class TrainPanel {
     if (!info) { $('train-counts').replaceChildren(); return; }
     const rows = [['vision_encoder', 'part_vision'], ['projector', 'part_projector'], ['llm', 'part_llm']].map(([part, label]) => {
       const trains = info.trainable.includes(part);
-      return [t(label), `${info.counts[part].toLocaleString()} ${t('params')}`, t(trains ? 'trainable' : 'frozen'), trains ? 'trainable' : 'frozen'];
+      return [t(label), `${formatCount(info.counts[part])} ${t('params')}`, t(trains ? 'trainable' : 'frozen'), trains ? 'trainable' : 'frozen'];
     });
     $('train-counts').replaceChildren(...rows.map((r) => row(r.slice(0, 3), r[3])));
   }
@@ -352,7 +352,7 @@ export class TrainPanel {
   renderCosts() {
     const rows = [...this.costs.values()].map((c) => row([
       `${c.kind} + ${c.trainable.filter((p) => p !== 'projector').map((p) => t(p === 'llm' ? 'part_llm' : 'part_vision')).join(', ') || t('train_nothing_else')}`,
-      c.values.toLocaleString(), `${(c.ms / 1000).toFixed(2)} s`, `${(1000 / c.ms).toFixed(2)}`,
+      formatCount(c.values), `${(c.ms / 1000).toFixed(2)} s`, `${(1000 / c.ms).toFixed(2)}`,
       `${(c.memory / 2 ** 20).toFixed(0)} MB`, `${c.steps}`,
     ]));
     const head = row([t('train_cost_setting'), t('train_cost_values'), t('train_cost_step'), t('train_cost_rate'), t('train_cost_memory'), t('train_cost_steps')], '', 'th');

@@ -1,0 +1,186 @@
+// Where the real page's time goes between opening it and "model ready" (the status line's
+// data-state turning "ready", as bench/run.mjs's page_open_to_ready times it), in headless
+// Chromium. Each run opens index.html in a fresh context and prints, in ms since navigation start:
+// the page's milestones (DOMContentLoaded, load, first paint), the `vlm:` performance marks the
+// page and its model worker set (www/model-client.js, www/worker.js), every request of the page
+// and of the worker (start -> end), and the main thread's long tasks. Then the median of every
+// milestone over the runs.
+//
+//   node bench/page_timeline.mjs [--runs 5] [--quiet] [--roots DIR_A,DIR_B] [--trace FILE]
+//
+// --roots serves each directory (a checkout of the repository, with pkg/ built) on its own port
+// and opens them alternately, so that the machine's noise hits them alike; the default is this
+// repository. --trace also records one more run per root as a Chromium trace and prints each
+// thread's CPU time until ready (FILE gets the trace, suffixed with the root's index).
+
+import { spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { ROOT, launch } from '../tests/page/helpers.mjs';
+
+const args = Object.fromEntries(process.argv.slice(2).reduce((pairs, a, i, all) => {
+  if (a.startsWith('--')) pairs.push([a.slice(2), all[i + 1] === undefined || all[i + 1].startsWith('--') ? true : all[i + 1]]);
+  return pairs;
+}, []));
+const RUNS = Number(args.runs ?? 5);
+const ROOTS = (args.roots ? String(args.roots).split(',') : [ROOT]).map((r) => path.resolve(r));
+const QUIET = Boolean(args.quiet);
+
+const median = (xs) => {
+  const s = xs.filter((x) => x !== undefined).sort((a, b) => a - b);
+  if (!s.length) return undefined;
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+
+function serve(root) {
+  const proc = spawn('python3', [path.join(ROOT, 'scripts/serve.py'), '--port', '0', '--root', root], {
+    env: { ...process.env, VLM_SERVE_QUIET: '1' },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  return new Promise((resolve, reject) => {
+    let buffered = '';
+    proc.stdout.on('data', (chunk) => {
+      buffered += chunk;
+      const m = buffered.match(/http:\/\/127\.0\.0\.1:\d+\//);
+      if (m) resolve({ url: m[0], close: () => proc.kill() });
+    });
+    proc.on('exit', (code) => reject(new Error(`server exited with ${code}`)));
+  });
+}
+
+// In the page before any of its scripts: the moment the status turns "ready", long tasks.
+function instrument() {
+  window.__longTasks = [];
+  new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) window.__longTasks.push([e.startTime, e.duration]);
+  }).observe({ type: 'longtask', buffered: true });
+  new MutationObserver((_, observer) => {
+    const status = document.getElementById('status');
+    if (status?.dataset.state === 'ready' && !window.__readyAt) { window.__readyAt = performance.now(); observer.disconnect(); }
+  }).observe(document, { subtree: true, attributes: true, attributeFilter: ['data-state'], childList: true });
+}
+
+const entries = () => ({
+  timeOrigin: performance.timeOrigin,
+  marks: performance.getEntriesByType('mark').map((m) => [m.name, m.startTime]),
+  resources: performance.getEntriesByType('resource').map((r) => [new URL(r.name).pathname.slice(1), r.startTime, r.responseEnd]),
+});
+
+async function openOnce(browser, url, trace) {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  const workers = [];
+  page.on('worker', (w) => workers.push(w));
+  await page.addInitScript(instrument);
+  if (trace) {
+    await browser.startTracing(page, { categories: ['devtools.timeline', 'disabled-by-default-devtools.timeline', 'v8.wasm', 'blink.user_timing', 'toplevel'] });
+  }
+  await page.goto(url, { waitUntil: 'commit' });
+  // Polls with the page's own timer; no script of the driver's runs in the page meanwhile.
+  const readyAt = await page.evaluate(() => new Promise((resolve) => {
+    const poll = () => (window.__readyAt ? resolve(window.__readyAt) : setTimeout(poll, 20));
+    poll();
+  }));
+  const traceBytes = trace ? await browser.stopTracing() : null;
+  const nav = await page.evaluate(() => {
+    const n = performance.getEntriesByType('navigation')[0];
+    const paint = Object.fromEntries(performance.getEntriesByType('paint').map((p) => [p.name, p.startTime]));
+    return { dcl: n.domContentLoadedEventEnd, load: n.loadEventEnd, html: n.responseEnd, firstPaint: paint['first-paint'], longTasks: window.__longTasks };
+  });
+  const pageEntries = await page.evaluate(entries);
+  const workerEntries = [];
+  for (const w of workers) {
+    try { workerEntries.push({ url: w.url(), ...(await w.evaluate(entries)) }); } catch (e) { console.error(`worker ${w.url()}: ${e.message}`); }
+  }
+  await context.close();
+  // Everything in ms since the page's navigation start.
+  const shift = (origin) => (t) => t + origin - pageEntries.timeOrigin;
+  const events = [];
+  for (const [name, t] of pageEntries.marks) events.push([t, 'page', `mark ${name}`]);
+  // Chromium lists the worker's own requests among the page's, with times that do not add up
+  // (an end before the start): those are marked.
+  for (const [name, s, e] of pageEntries.resources) events.push([s, 'page', `GET ${name} -> ${e.toFixed(0)}${e < s ? ' (the worker\'s, times unreliable)' : ''}`]);
+  for (const w of workerEntries) {
+    const at = shift(w.timeOrigin);
+    const who = `worker ${new URL(w.url).pathname.split('/').pop()}`;
+    events.push([at(0), who, 'worker starts (its time origin)']);
+    for (const [name, t] of w.marks) events.push([at(t), who, `mark ${name}`]);
+    for (const [name, s, e] of w.resources) events.push([at(s), who, `GET ${name} -> ${at(e).toFixed(0)}`]);
+  }
+  for (const [s, d] of nav.longTasks) events.push([s, 'page', `long task ${d.toFixed(0)} ms`]);
+  events.push([nav.html, 'page', 'HTML received'], [nav.firstPaint, 'page', 'first paint'], [nav.dcl, 'page', 'DOMContentLoaded'],
+    [nav.load, 'page', 'load'], [readyAt, 'page', 'READY (status data-state="ready")']);
+  events.sort((a, b) => a[0] - b[0]);
+  const milestones = { html: nav.html, first_paint: nav.firstPaint, dcl: nav.dcl, load: nav.load, ready: readyAt };
+  for (const [t, who, what] of events) if (what.startsWith('mark ')) milestones[`${who.split(' ')[0]} ${what.slice(5)}`] ??= t;
+  return { events, milestones, traceBytes };
+}
+
+/// Each thread's CPU time (trace events' thread durations, outermost events only) from
+/// navigation start until the page's READY.
+function cpuByThread(traceBytes, readyAt) {
+  const trace = JSON.parse(traceBytes);
+  const events = trace.traceEvents ?? trace;
+  const names = new Map();
+  for (const e of events) if (e.ph === 'M' && e.name === 'thread_name') names.set(`${e.pid}:${e.tid}`, e.args.name);
+  const nav = events.filter((e) => e.name === 'navigationStart').map((e) => e.ts).sort((a, b) => a - b).at(-1);
+  const perThread = new Map();
+  for (const e of events) {
+    if (e.ph !== 'X' || e.tdur === undefined || e.ts < nav || e.ts > nav + readyAt * 1000) continue;
+    const key = `${e.pid}:${e.tid}`;
+    if (!perThread.has(key)) perThread.set(key, []);
+    perThread.get(key).push(e);
+  }
+  const rows = [];
+  for (const [key, list] of perThread) {
+    list.sort((a, b) => a.ts - b.ts || b.dur - a.dur);
+    let end = -1;
+    let cpu = 0;
+    for (const e of list) if (e.ts >= end) { cpu += e.tdur / 1000; end = e.ts + e.dur; }
+    rows.push([names.get(key) ?? key, cpu]);
+  }
+  const merged = new Map();
+  for (const [name, cpu] of rows) merged.set(name, (merged.get(name) ?? 0) + cpu);
+  return [...merged].sort((a, b) => b[1] - a[1]);
+}
+
+const servers = await Promise.all(ROOTS.map(serve));
+const browser = await launch();
+const results = ROOTS.map(() => []);
+try {
+  // One warm-up open per root, not counted.
+  for (const s of servers) await openOnce(browser, s.url);
+  for (let i = 0; i < RUNS; i++) {
+    for (let r = 0; r < ROOTS.length; r++) {
+      const run = await openOnce(browser, servers[r].url);
+      results[r].push(run);
+      if (!QUIET) {
+        console.log(`\n== ${ROOTS[r]} run ${i + 1}: ready at ${run.milestones.ready.toFixed(0)} ms`);
+        for (const [t, who, what] of run.events) console.log(`${t.toFixed(0).padStart(6)}  ${who.padEnd(16)} ${what}`);
+      } else {
+        console.log(`${ROOTS[r]} run ${i + 1}: ready at ${run.milestones.ready.toFixed(0)} ms`);
+      }
+    }
+  }
+  if (args.trace) {
+    for (let r = 0; r < ROOTS.length; r++) {
+      const run = await openOnce(browser, servers[r].url, true);
+      const file = `${args.trace}.${r}.json`;
+      writeFileSync(file, run.traceBytes);
+      console.log(`\n== ${ROOTS[r]}: traced run, ready at ${run.milestones.ready.toFixed(0)} ms (trace in ${file}); CPU ms per thread until ready:`);
+      for (const [name, cpu] of cpuByThread(run.traceBytes, run.milestones.ready)) if (cpu >= 1) console.log(`  ${cpu.toFixed(1).padStart(8)}  ${name}`);
+    }
+  }
+} finally {
+  await browser.close();
+  for (const s of servers) s.close();
+}
+
+console.log(`\nMedians over ${RUNS} runs (ms since navigation start):`);
+for (let r = 0; r < ROOTS.length; r++) {
+  const keys = [...new Set(results[r].flatMap((run) => Object.keys(run.milestones)))];
+  const rows = keys.map((k) => [k, median(results[r].map((run) => run.milestones[k]))]).sort((a, b) => a[1] - b[1]);
+  console.log(`${ROOTS[r]}: ready ${median(results[r].map((run) => run.milestones.ready)).toFixed(0)} ms (runs: ${results[r].map((run) => run.milestones.ready.toFixed(0)).join(', ')})`);
+  for (const [k, v] of rows) console.log(`  ${v.toFixed(0).padStart(6)}  ${k}`);
+}
