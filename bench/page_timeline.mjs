@@ -8,13 +8,23 @@
 //
 //   node bench/page_timeline.mjs [--runs 5] [--quiet] [--roots DIR_A,DIR_B] [--trace FILE]
 //
+//   node bench/page_timeline.mjs --drop [--runs 5] [--warmup 2] [--quiet] [--roots DIR_A,DIR_B] [--trace FILE]
+//
+// --drop times a dropped image to its caption instead, as bench/run.mjs's drop_to_caption does
+// (from dispatching the `drop` event to the status "ready" with the answer's speed shown), in
+// one page per root opened once, the roots' drops alternating: every `vlm:` mark of the run in
+// the page and in the model's worker, in ms since the drop, and the main thread's long tasks;
+// then the median of each, and with two roots the median difference drop by drop. The image is
+// bench/out/models/scene.png (the bench's ShapesWorld scene) if it exists, else
+// tests/fixtures/image.png. --trace records one more drop per root as a Chromium trace.
+//
 // --roots serves each directory (a checkout of the repository, with pkg/ built) on its own port
 // and opens them alternately, so that the machine's noise hits them alike; the default is this
 // repository. --trace also records one more run per root as a Chromium trace and prints each
 // thread's CPU time until ready (FILE gets the trace, suffixed with the root's index).
 
 import { spawn } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { ROOT, launch } from '../tests/page/helpers.mjs';
 
@@ -145,8 +155,110 @@ function cpuByThread(traceBytes, readyAt) {
   return [...merged].sort((a, b) => b[1] - a[1]);
 }
 
+// --- a dropped image to its caption ---------------------------------------------------------
+
+/// Drops `bytes` on the page and resolves when the caption is shown (bench/run.mjs's moment:
+/// the speed line set and the status ready), then waits for the page to go quiet. Returns every
+/// `vlm:` mark of this run, page and model worker, in ms since the drop.
+async function dropOnce(page, bytes, name) {
+  const { t0, shownAt, longTasks, marks, origin } = await page.evaluate(async ({ data, name }) => {
+    const speed = document.getElementById('speed');
+    speed.textContent = '';
+    window.__longTasks = [];
+    const done = new Promise((resolve) => {
+      new MutationObserver((_, observer) => {
+        if (speed.textContent && document.getElementById('status').dataset.state === 'ready') { observer.disconnect(); resolve(performance.now()); }
+      }).observe(document.body, { subtree: true, childList: true, characterData: true, attributes: true });
+    });
+    const file = new File([new Uint8Array(data)], name, { type: 'image/png' });
+    const dt = new DataTransfer();
+    dt.items.add(file);
+    const target = document.querySelector('[data-testid="drop-zone"]');
+    const t0 = performance.now();
+    target.dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
+    const shownAt = await done;
+    // What the page still does after the caption (panels, the attention map's round trip).
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    return {
+      t0, shownAt, longTasks: window.__longTasks, origin: performance.timeOrigin,
+      marks: performance.getEntriesByType('mark').filter((m) => m.name.startsWith('vlm:')).map((m) => [m.name, m.startTime]),
+    };
+  }, { data: [...bytes], name });
+  const out = { 'CAPTION SHOWN': shownAt - t0 };
+  for (const [n, t] of marks) if (t >= t0) out[`page ${n.slice(4)}`] = t - t0;
+  const worker = page.workers().find((w) => /\/worker\.js$/.test(w.url()));
+  if (worker) {
+    const w = await worker.evaluate(() => ({
+      origin: performance.timeOrigin,
+      marks: performance.getEntriesByType('mark').filter((m) => m.name.startsWith('vlm:')).map((m) => [m.name, m.startTime]),
+    }));
+    for (const [n, t] of w.marks) {
+      const at = t + w.origin - origin - t0;
+      if (at >= 0) out[`worker ${n.slice(4)}`] = at;
+    }
+  }
+  for (const [s, d] of longTasks) if (s + d >= t0) out[`long task ${d.toFixed(0)} ms at`] = s - t0;
+  return out;
+}
+
+async function dropRuns(servers, browser) {
+  const imageFile = [path.join(ROOT, 'bench/out/models/scene.png'), path.join(ROOT, 'tests/fixtures/image.png')].find(existsSync);
+  const bytes = readFileSync(imageFile);
+  const WARMUP = Number(args.warmup ?? 2);
+  console.log(`dropping ${path.relative(ROOT, imageFile)}, ${WARMUP} warm-up drops and ${RUNS} timed per root`);
+  const pages = [];
+  for (const s of servers) {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    const page = await context.newPage();
+    page.on('pageerror', (e) => console.error(`page error: ${e}`));
+    await page.addInitScript(instrument);
+    await page.goto(s.url);
+    await page.waitForFunction(() => window.__readyAt, null, { timeout: 120_000 });
+    pages.push(page);
+  }
+  for (let i = 0; i < WARMUP; i++) for (const page of pages) await dropOnce(page, bytes, 'scene.png');
+  if (args.trace) {
+    // One more drop per root, traced: each thread's busiest kinds of work until the caption.
+    for (let r = 0; r < ROOTS.length; r++) {
+      await browser.startTracing(pages[r], { categories: ['devtools.timeline', 'disabled-by-default-devtools.timeline', 'v8', 'blink.user_timing', 'toplevel'] });
+      const run = await dropOnce(pages[r], bytes, 'scene.png');
+      const file = `${args.trace}.drop.${r}.json`;
+      writeFileSync(file, await browser.stopTracing());
+      console.log(`\n== ${ROOTS[r]}: traced drop, caption shown at ${run['CAPTION SHOWN'].toFixed(1)} ms (trace in ${file})`);
+    }
+  }
+  const results = ROOTS.map(() => []);
+  for (let i = 0; i < RUNS; i++) {
+    for (let r = 0; r < ROOTS.length; r++) {
+      const run = await dropOnce(pages[r], bytes, 'scene.png');
+      results[r].push(run);
+      console.log(`${QUIET ? '' : '\n== '}${ROOTS[r]} drop ${i + 1}: caption shown at ${run['CAPTION SHOWN'].toFixed(1)} ms`);
+      if (!QUIET) for (const [k, v] of Object.entries(run).sort((a, b) => a[1] - b[1])) console.log(`${v.toFixed(1).padStart(8)}  ${k}`);
+    }
+  }
+  console.log(`\nMedians over ${RUNS} drops (ms since the drop):`);
+  for (let r = 0; r < ROOTS.length; r++) {
+    const shown = results[r].map((run) => run['CAPTION SHOWN']);
+    console.log(`${ROOTS[r]}: caption shown ${median(shown).toFixed(1)} ms (drops: ${shown.map((x) => x.toFixed(0)).join(', ')})`);
+    const keys = [...new Set(results[r].flatMap((run) => Object.keys(run)))].filter((k) => !k.startsWith('long task'));
+    const rows = keys.map((k) => [k, median(results[r].map((run) => run[k])), results[r].filter((run) => run[k] !== undefined).length]);
+    for (const [k, v, n] of rows.sort((a, b) => a[1] - b[1])) console.log(`  ${v.toFixed(1).padStart(7)}  ${k}${n < RUNS ? ` (in ${n} of ${RUNS} drops)` : ''}`);
+    const long = results[r].flatMap((run) => Object.keys(run).filter((k) => k.startsWith('long task')));
+    if (long.length) console.log(`  long tasks: ${long.map((k) => k.match(/\d+/)[0]).join(', ')} ms`);
+  }
+  // The drops of one round ran back to back, so their difference is the least noisy figure.
+  for (let r = 1; r < ROOTS.length; r++) {
+    const diffs = results[r].map((run, i) => run['CAPTION SHOWN'] - results[0][i]['CAPTION SHOWN']);
+    console.log(`${ROOTS[r]} - ${ROOTS[0]}, drop by drop: median ${median(diffs).toFixed(1)} ms, faster in ${diffs.filter((d) => d < 0).length} of ${RUNS} rounds`);
+  }
+}
+
 const servers = await Promise.all(ROOTS.map(serve));
 const browser = await launch();
+if (args.drop) {
+  try { await dropRuns(servers, browser); } finally { await browser.close(); for (const s of servers) s.close(); }
+  process.exit(0);
+}
 const results = ROOTS.map(() => []);
 try {
   // One warm-up open per root, not counted.

@@ -57,6 +57,10 @@ function showError(message) {
 function clearError() { $('error').hidden = true; $('error').textContent = ''; }
 $('error').addEventListener('click', clearError);
 
+// A run's `vlm:` performance marks (bench/page_timeline.mjs --drop prints them): one entry per
+// name, the latest run's.
+function mark(name) { performance.clearMarks(name); performance.mark(name); }
+
 const shapeText = (dims) => `(${dims.join(', ')})`;
 
 // --- views -------------------------------------------------------------------------------
@@ -173,6 +177,21 @@ for (const id of ['vision-layer', 'vision-head', 'vision-query']) {
 }
 for (const id of ['token-layer', 'token-head']) {
   $(id).addEventListener('change', () => { if (state.selectedToken >= 0) selectToken(state.selectedToken); });
+}
+
+/// Asks the worker for the PCA colours of `features` (computed there after the run's answer) and
+/// draws them, unless another image's features have arrived meanwhile.
+async function updatePca(features) {
+  const canvas = $('pca-canvas');
+  canvas.setAttribute('aria-busy', 'true');
+  try {
+    const { rgb } = await client.request({ type: 'pca' });
+    if (state.features === features) drawPca(rgb);
+  } catch (e) {
+    showError(e.message);
+  } finally {
+    if (state.features === features) canvas.removeAttribute('aria-busy');
+  }
 }
 
 function drawPca(rgb) {
@@ -362,11 +381,13 @@ async function runImage(image) {
   $('output-prompt').hidden = true;
   const { task, text } = currentPrompt();
   const source = state.projector?.source ?? null;
+  mark('vlm:run-requested');
   try {
     const done = await client.request(
       { type: 'run', image, task, text, options: { temperature: 0, topK: 0, seed: 0, maxNewTokens: 48 } },
       onStage,
     );
+    mark('vlm:done-received');
     state.lastImage = image;
     state.lastRun = { image, task, text, answer: done.text, source };
     renderAnswerSource();
@@ -379,25 +400,62 @@ async function runImage(image) {
   } finally {
     state.busy = false;
     settleStatus();
+    mark('vlm:run-settled');
+    afterPaint(buildStrip);
   }
+}
+
+// The token strip (196 + T elements with their styles, and the image encoded as PNG for them:
+// the page's costliest drawing) is built once the answer is shown and painted, so that it never
+// holds up the answer's tokens; if the answer is still coming STRIP_WAIT_MS after the prefill (a
+// large model), it is built then.
+const STRIP_WAIT_MS = 300;
+let pendingStrip = null;
+let stripTimer = 0;
+
+function scheduleStrip(sequence) {
+  pendingStrip = sequence;
+  $('token-strip').setAttribute('aria-busy', 'true');
+  clearTimeout(stripTimer);
+  stripTimer = setTimeout(buildStrip, STRIP_WAIT_MS);
+}
+
+function buildStrip() {
+  clearTimeout(stripTimer);
+  const sequence = pendingStrip;
+  pendingStrip = null;
+  if (!sequence) return;
+  // One short blob: URL that all 196 image tokens share (a data: URL repeated 196 times makes
+  // the browser parse megabytes of style).
+  inputView.image.convertToBlob({ type: 'image/png' }).then((blob) => {
+    if (state.sequence !== sequence) return;
+    if (state.imageUrl) URL.revokeObjectURL(state.imageUrl);
+    state.imageUrl = URL.createObjectURL(blob);
+    strip.render(sequence, state.imageUrl);
+    $('token-strip').removeAttribute('aria-busy');
+    mark('vlm:strip-drawn');
+  }, (e) => {
+    $('token-strip').removeAttribute('aria-busy');
+    showError(e.message);
+  });
+}
+
+/// Runs `fn` after the next frame is painted.
+function afterPaint(fn) {
+  requestAnimationFrame(() => setTimeout(fn, 0));
 }
 
 function onStage(msg) {
   const cfg = state.config;
+  const stage = msg.stage ?? msg.type;
+  if (stage !== 'token' || !state.tokens.length) mark(`vlm:${stage}-received`);
   if (msg.stage === 'input') {
     inputView.setImage(msg.rgba);
-    // One short blob: URL that all 196 image tokens share (a data: URL repeated 196 times
-    // makes the browser parse megabytes of style).
-    if (state.imageUrl) URL.revokeObjectURL(state.imageUrl);
-    state.imageUrl = null;
-    state.imageUrlReady = inputView.image.convertToBlob({ type: 'image/png' }).then((blob) => {
-      state.imageUrl = URL.createObjectURL(blob);
-    });
     $('input-shape').textContent = `224 × 224 × 3 → ${shapeText(msg.tensorShape)}, ${GRID} × ${GRID} = ${IMAGE_TOKENS} patches of 16 × 16`;
   } else if (msg.stage === 'encode') {
     state.features = msg.features;
     drawFeatures(-1);
-    drawPca(msg.pca);
+    updatePca(msg.features);
     attentionView.image = inputView.image;
     updateVisionAttention();
     $('vision-shape').textContent = `${shapeText([1, 3, 224, 224])} → ${shapeText(msg.features.shape)}  (${msg.ms.toFixed(0)} ms)`;
@@ -408,13 +466,14 @@ function onStage(msg) {
       `${shapeText(state.features.shape)} → ${cfg.projector.kind} ${dv} → ${dt} → ${shapeText(msg.tokens.shape)}  (${msg.ms.toFixed(1)} ms)`;
   } else if (msg.stage === 'prefill') {
     state.sequence = msg.sequence;
-    state.imageUrlReady.then(() => strip.render(msg.sequence, state.imageUrl));
+    scheduleStrip(msg.sequence);
     const textCount = msg.sequence.pieces.length;
     $('sequence-shape').textContent =
       `[${IMAGE_TOKENS} image tokens | ${textCount} text tokens] → ${shapeText(msg.sequence.shape)}  (prefill ${msg.ms.toFixed(0)} ms)`;
   } else if (msg.type === 'token') {
     addToken(msg.token);
   }
+  if (stage !== 'token' || state.tokens.length === 1) mark(`vlm:${stage}-drawn`);
 }
 
 function addToken(token) {
@@ -466,12 +525,14 @@ function selectToken(index) {
 
 async function acceptFile(file) {
   if (!file) return;
+  mark('vlm:file-accepted');
   state.scene = null;
   showTruth();
   // The last run's outcome goes at once, not after the file is read.
   clearError();
   $('speed').textContent = '';
   const head = new Uint8Array(await file.slice(0, 4096).arrayBuffer());
+  mark('vlm:file-sniffed');
   if (sniff(head).format === 'svg') drawSvg(file).then(runImage, (e) => showError(e.message));
   else runImage(file);
 }

@@ -74,8 +74,8 @@ export class ModelClient {
   }
 
   /// Sends a request; `onEvent` sees every message for it. Resolves with the final message
-  /// (`loaded`, `done`, `visionAttention`, `scene`, `projector`), rejects with an Error on `error`.
-  request(msg, onEvent = () => {}, finalTypes = ['loaded', 'done', 'visionAttention', 'scene', 'projector']) {
+  /// (`loaded`, `done`, `visionAttention`, `pca`, `scene`, `projector`), rejects with an Error on `error`.
+  request(msg, onEvent = () => {}, finalTypes = ['loaded', 'done', 'visionAttention', 'pca', 'scene', 'projector']) {
     const id = this.nextId++;
     if (this.stopped) return Promise.reject(new Error(this.stopped));
     return new Promise((resolve, reject) => {

@@ -1,5 +1,8 @@
 // The model's thread: loads the wasm module and the model, runs each stage on request, and
 // posts every stage's tensors back as soon as they exist. The page never blocks on the model.
+// What is only drawn (the patch features' PCA colours) is computed when the page asks for it,
+// after the answer: nothing runs between the image and its caption that the caption does not
+// need.
 
 import init, { VlmExplainer, shapesWorldScene } from '../pkg/vlm_explainer.js';
 import { pcaColours } from './pca.js';
@@ -12,6 +15,8 @@ const MAX_SIDE = 2048;
 
 let model = null;
 let wasm = null;
+// The last image's patch features `{ shape, data }`, for the PCA colours the page asks for.
+let lastFeatures = null;
 // The page compiles the wasm module and downloads the shipped model while this worker's own
 // scripts load (model-client.js): a `boot` message brings the module as soon as it is compiled
 // (null: this worker fetches and compiles it itself) and says whether a `shipped` message will
@@ -25,6 +30,10 @@ let receiveShipped;
 let shipped = new Promise((resolve) => { receiveShipped = resolve; });
 
 function post(msg, transfer = []) { self.postMessage(msg, transfer); }
+
+// A run's `vlm:` performance marks (bench/page_timeline.mjs --drop prints them): one entry per
+// name, the latest run's.
+function mark(name) { performance.clearMarks(name); performance.mark(name); }
 
 function describe(e) { return e instanceof Error ? e.message : String(e); }
 
@@ -70,6 +79,7 @@ async function load(id, { preset, seed, files: chosen }) {
   performance.mark('vlm:model-built');
   if (model) model.free();
   model = next;
+  lastFeatures = null;
   return {
     config: JSON.parse(model.configJson()),
     counts: model.parameterCounts(),
@@ -83,6 +93,7 @@ async function load(id, { preset, seed, files: chosen }) {
 /// is checked first, so nothing is decoded that declares too many pixels or is cut short.
 async function imageToRgba(file, name) {
   const bytes = new Uint8Array(await file.arrayBuffer());
+  mark('vlm:file-read');
   const info = checkImage(bytes, name);
   if (info.format === 'svg') throw new Error(`${name}: SVG drawings are drawn by the page, not here: drop or choose the file on the page`);
   let bitmap;
@@ -92,6 +103,7 @@ async function imageToRgba(file, name) {
     if (WASM_FORMATS.has(info.format)) return { bytes };
     throw new Error(`${name}: this browser cannot decode ${formatName(info.format)} images: save it as JPEG or PNG first`);
   }
+  mark('vlm:bitmap-decoded');
   const { width, height } = bitmap;
   if (width * height > MAX_PIXELS) {
     bitmap.close();
@@ -104,7 +116,10 @@ async function imageToRgba(file, name) {
   const ctx = canvas.getContext('2d');
   ctx.drawImage(bitmap, 0, 0, w, h);
   bitmap.close();
-  return { rgba: ctx.getImageData(0, 0, w, h).data, width: w, height: h };
+  mark('vlm:bitmap-drawn');
+  const rgba = ctx.getImageData(0, 0, w, h).data;
+  mark('vlm:pixels-read');
+  return { rgba, width: w, height: h };
 }
 
 async function run(id, { image, task, text, options }) {
@@ -112,6 +127,7 @@ async function run(id, { image, task, text, options }) {
   const time = (fn) => { const t0 = performance.now(); const r = fn(); return [r, performance.now() - t0]; };
 
   const t0 = performance.now();
+  mark('vlm:run-received');
   const name = image.name ?? 'the image';
   const pixels = image instanceof Blob ? await imageToRgba(image, name) : image;
   try {
@@ -121,18 +137,25 @@ async function run(id, { image, task, text, options }) {
     if (e instanceof WebAssembly.RuntimeError) throw e;
     throw new Error(`${name}: ${describe(e)}`);
   }
+  mark('vlm:preprocessed');
   const rgba = model.inputRgba();
   post({ type: 'stage', id, stage: 'input', rgba, ms: performance.now() - t0, tensorShape: [1, 3, 224, 224] }, [rgba.buffer]);
+  mark('vlm:input-posted');
 
   const [features, encodeMs] = time(() => model.encode());
-  const [, rows, cols] = features.shape;
-  post({ type: 'stage', id, stage: 'encode', features, pca: pcaColours(features.data, rows, cols), ms: encodeMs });
+  mark('vlm:encoded');
+  lastFeatures = features;
+  post({ type: 'stage', id, stage: 'encode', features, ms: encodeMs });
+  mark('vlm:encode-posted');
 
   const [tokens, projectMs] = time(() => model.project());
+  mark('vlm:projected');
   post({ type: 'stage', id, stage: 'project', tokens, weight: model.projectorWeight(), ms: projectMs });
+  mark('vlm:project-posted');
 
   const [sequence, prefillMs] = time(() =>
     model.prefill(task, text, options.temperature, options.topK, options.seed, options.maxNewTokens));
+  mark('vlm:prefilled');
   post({ type: 'stage', id, stage: 'prefill', sequence, ms: prefillMs });
 
   const genStart = performance.now();
@@ -142,14 +165,17 @@ async function run(id, { image, task, text, options }) {
     const token = model.nextToken();
     if (token === null) break;
     count += 1;
+    if (count === 1) mark('vlm:first-token');
     finalText = token.text;
     post({ type: 'token', id, token, elapsedMs: performance.now() - genStart });
   }
   const seconds = (performance.now() - genStart) / 1000;
+  mark('vlm:last-token');
   post({
     type: 'done', id, text: finalText, tokens: count, tokensPerSecond: count / Math.max(seconds, 1e-6),
     wasmBytes: wasm.memory.buffer.byteLength,
   });
+  mark('vlm:done-posted');
 }
 
 async function handle(data) {
@@ -168,6 +194,13 @@ async function handle(data) {
       if (data.bytes) model.useProjector(data.bytes);
       else model.useOwnProjector();
       post({ type: 'projector', id, config: JSON.parse(model.configJson()), counts: model.parameterCounts() });
+    } else if (type === 'pca') {
+      // Asked for when the features arrive; queued behind the run, so computed after its answer.
+      if (!lastFeatures) throw new Error('no image has been encoded yet');
+      const [, rows, cols] = lastFeatures.shape;
+      const rgb = pcaColours(lastFeatures.data, rows, cols);
+      mark('vlm:pca');
+      post({ type: 'pca', id, rgb }, [rgb.buffer]);
     } else if (type === 'visionAttention') {
       const row = model.visionAttention(data.layer, data.head, data.query);
       post({ type: 'visionAttention', id, row }, [row.buffer]);

@@ -72,13 +72,14 @@ export async function dropFile(page, name, mime, bytes) {
 }
 
 /// Waits until a run has finished: status back to ready with the generation's speed (printed
-/// when the answer is complete) or an error shown.
+/// when the answer is complete) or an error shown, and the panels drawn after the answer (the
+/// token strip, the PCA map: `aria-busy` until then).
 export async function waitForRun(page) {
   await page.waitForFunction(() => {
     const status = document.querySelector('[data-testid="status"]').dataset.state;
     const speed = document.querySelector('#speed').textContent;
     const error = document.querySelector('[data-testid="error"]');
-    return status === 'ready' && (speed.length > 0 || !error.hidden);
+    return status === 'ready' && (speed.length > 0 || !error.hidden) && !document.querySelector('[aria-busy="true"]');
   }, null, { timeout: 120_000 });
 }
 
