@@ -1,9 +1,14 @@
-//! What does a vision encoder's output already say? Linear probes on its frozen features: the
-//! patches under each object's box are pooled (as stage a's region loss pools them), and a softmax
-//! classifier per attribute learns shape, colour and size from 1,500 training scenes; accuracy
-//! is measured on 500 held-out scenes.
-//!     cargo run --release --features cli --example feature_probe -- runs/NAME [stage]
+//! What does a vision encoder's output already say? Linear probes on its frozen features: a
+//! softmax classifier per attribute learns shape, colour and size from 1,500 training scenes;
+//! accuracy is measured on 500 held-out scenes, with the shape confusion matrix.
+//!     cargo run --release --features cli --example feature_probe -- runs/NAME [stage] [read]
 //! `stage` is a checkpoint letter (default a); `none` probes the seeded, untrained encoder.
+//! `read` says what the probe gets of each object:
+//! - `pooled` (default): the mean of the patch features under its box, as stage a's region loss
+//!   pools them (and as an attention head's weighted mean would);
+//! - `window`: the 3x3 patch features around its centre side by side, their arrangement kept (what
+//!   the 3x3 projector reads);
+//! - `stem`: `pooled`, but of the stem's tokens, before any transformer layer.
 use candle_core::{DType, Result, Tensor, D};
 use candle_nn::{Optimizer, VarBuilder, VarMap};
 use vlm_explainer::batch::pixels;
@@ -13,13 +18,38 @@ use vlm_explainer::shapes_world::{Object, Scene, Shape, Size};
 use vlm_explainer::vlm::Vlm;
 
 /// Pooled features (objects, D_v) of every object of `scenes`, and the objects.
-fn regions(run: &Run, vlm: &Vlm, scenes: &[Scene]) -> Result<(Tensor, Vec<Object>)> {
+fn regions(run: &Run, vlm: &Vlm, scenes: &[Scene], read: &str) -> Result<(Tensor, Vec<Object>)> {
     let grid = run.config.patch_grid();
     let mut chunks = Vec::new();
     for chunk in scenes.chunks(50) {
         let images: Vec<_> = chunk.iter().map(Scene::to_prepared_image).collect();
-        let out = vlm.encode_image(&pixels(&images, &run.device)?, false)?;
-        chunks.push(object_regions(&out.patch_features.detach(), &grid, chunk)?);
+        let x = pixels(&images, &run.device)?;
+        let features = if read == "stem" {
+            vlm.vision_encoder.embed_patches(&x)?
+        } else {
+            vlm.encode_image(&x, false)?.patch_features
+        };
+        if read == "window" {
+            // The 3x3 patches around each object's centre, side by side: keeps their arrangement.
+            let features = features.detach();
+            for (s, scene) in chunk.iter().enumerate() {
+                for &(cx, cy) in &scene.centres {
+                    let (row, col) = grid.row_col(grid.at_pixel(cx as usize, cy as usize).unwrap());
+                    let mut ids = Vec::new();
+                    for dr in [-1i64, 0, 1] {
+                        for dc in [-1i64, 0, 1] {
+                            let r = (row as i64 + dr).clamp(0, 13) as usize;
+                            let c = (col as i64 + dc).clamp(0, 13) as usize;
+                            ids.push((r * 14 + c) as u32);
+                        }
+                    }
+                    let window = features.get(s)?.index_select(&Tensor::new(ids.as_slice(), &run.device)?, 0)?;
+                    chunks.push(window.flatten_all()?.unsqueeze(0)?);
+                }
+            }
+        } else {
+            chunks.push(object_regions(&features.detach(), &grid, chunk)?);
+        }
     }
     Ok((Tensor::cat(&chunks, 0)?, scenes.iter().flat_map(|s| s.objects.clone()).collect()))
 }
@@ -44,22 +74,24 @@ fn probe(train: &Tensor, train_y: &[u32], test: &Tensor, classes: usize) -> Resu
 
 fn main() -> Result<()> {
     let mut args = std::env::args().skip(1);
-    let dir = args.next().expect("usage: feature_probe runs/NAME [stage|none]");
+    let dir = args.next().expect("usage: feature_probe runs/NAME [stage|none] [pooled|window|stem]");
     let stage = args.next().unwrap_or_else(|| "a".into());
+    let read = args.next().unwrap_or_else(|| "pooled".into());
+    assert!(["pooled", "window", "stem"].contains(&read.as_str()), "read: pooled, window or stem");
     let run = Run::open(std::path::Path::new(&dir))?;
     let varmap = run.varmap((stage != "none").then_some(stage.as_str()))?;
     let vlm = Vlm::new(&run.config, VarBuilder::from_varmap(&varmap, DType::F32, &run.device))?;
     let train_scenes: Vec<Scene> = (0..1500u64).map(|i| Scene::generate((5 << 32) + i)).collect();
     let test_scenes: Vec<Scene> = (0..500u64).map(|i| Scene::generate((1 << 40) + i)).collect();
-    let (train, train_objects) = regions(&run, &vlm, &train_scenes)?;
-    let (test, test_objects) = regions(&run, &vlm, &test_scenes)?;
+    let (train, train_objects) = regions(&run, &vlm, &train_scenes, &read)?;
+    let (test, test_objects) = regions(&run, &vlm, &test_scenes, &read)?;
     type Label = fn(&Object) -> u32;
     let attributes: [(&str, Label, usize); 3] = [
         ("shape", |o| o.shape as u32, 5),
         ("colour", |o| o.colour as u32, 6),
         ("size", |o| o.size as u32, 2),
     ];
-    println!("linear probes on box-pooled features of stage {stage} ({} train / {} held-out objects):", train_objects.len(), test_objects.len());
+    println!("linear probes on {read} features of stage {stage} ({} train / {} held-out objects):", train_objects.len(), test_objects.len());
     for (name, label, classes) in attributes {
         let ty: Vec<u32> = train_objects.iter().map(label).collect();
         let pred = probe(&train, &ty, &test, classes)?;

@@ -72,6 +72,23 @@ pub enum ProjectorKind {
     Linear,
     /// `Linear(D_v, D_t) -> GELU -> Linear(D_t, D_t)` (LLaVA-1.5's `mlp2x_gelu`).
     Mlp2xGelu,
+    /// `mlp2x_gelu` whose first layer reads each patch together with the 8 around it on the
+    /// 14x14 grid (zeros past its edge): a 3x3 convolution, then GELU and a 1x1 one, as
+    /// convolutional projectors do (Honeybee's C-Abstractor, MobileVLM's LDP). Still one image
+    /// token per patch, but each token also carries how what crosses its patch continues around
+    /// it: an object's outline, which attention's weighted means over patches blur.
+    #[serde(rename = "mlp2x_gelu_3x3")]
+    Mlp2xGelu3x3,
+}
+
+impl ProjectorKind {
+    /// Patch features each image token reads: its own, or its 3x3 neighbourhood's.
+    pub fn patches_per_token(self) -> usize {
+        match self {
+            Self::Mlp2xGelu3x3 => 9,
+            Self::Linear | Self::Mlp2xGelu => 1,
+        }
+    }
 }
 
 /// Maps each patch feature (width `vision.width`) to an image token (width `llm.width`).
@@ -321,7 +338,9 @@ impl Config {
             + 2 * vw; // final LayerNorm
         let projector = match self.projector.kind {
             ProjectorKind::Linear => vw * lw + lw,
-            ProjectorKind::Mlp2xGelu => vw * lw + lw + lw * lw + lw,
+            ProjectorKind::Mlp2xGelu | ProjectorKind::Mlp2xGelu3x3 => {
+                self.projector.kind.patches_per_token() as u64 * vw * lw + lw + lw * lw + lw
+            }
         };
         // The LM head shares the token embedding: no extra matrix.
         let llm = vocab * lw + seq * lw + ll * block_parameters(lw, lmlp) + 2 * lw;

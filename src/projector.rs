@@ -16,17 +16,19 @@ pub const PROJECTOR_FILE: &str = "the projector file";
 pub enum Projector {
     /// The lesson's `nn.Linear(768, 512)`.
     Linear { linear: Linear },
-    /// LLaVA-1.5: Linear, GELU, Linear.
-    Mlp2xGelu { fc1: Linear, fc2: Linear },
+    /// LLaVA-1.5: Linear, GELU, Linear; with `neighbourhood`, fc1 reads each patch's 3x3
+    /// neighbourhood (`ProjectorKind::Mlp2xGelu3x3`).
+    Mlp2xGelu { fc1: Linear, fc2: Linear, neighbourhood: bool },
 }
 
 impl Projector {
     pub fn new(kind: ProjectorKind, vision_width: usize, text_width: usize, vb: VarBuilder) -> Result<Self> {
         Ok(match kind {
             ProjectorKind::Linear => Self::Linear { linear: linear(vision_width, text_width, vb.pp("linear"))? },
-            ProjectorKind::Mlp2xGelu => Self::Mlp2xGelu {
-                fc1: linear(vision_width, text_width, vb.pp("fc1"))?,
+            ProjectorKind::Mlp2xGelu | ProjectorKind::Mlp2xGelu3x3 => Self::Mlp2xGelu {
+                fc1: linear(kind.patches_per_token() * vision_width, text_width, vb.pp("fc1"))?,
                 fc2: linear(text_width, text_width, vb.pp("fc2"))?,
+                neighbourhood: kind == ProjectorKind::Mlp2xGelu3x3,
             },
         })
     }
@@ -39,7 +41,9 @@ impl Projector {
         };
         match kind {
             ProjectorKind::Linear => layer("linear", v).to_vec(),
-            ProjectorKind::Mlp2xGelu => layer("fc1", v).into_iter().chain(layer("fc2", t)).collect(),
+            ProjectorKind::Mlp2xGelu | ProjectorKind::Mlp2xGelu3x3 => {
+                layer("fc1", kind.patches_per_token() * v).into_iter().chain(layer("fc2", t)).collect()
+            }
         }
     }
 
@@ -55,8 +59,13 @@ impl Projector {
         }
         let kind = if tensors.contains_key("projector.linear.weight") {
             ProjectorKind::Linear
-        } else if tensors.contains_key("projector.fc1.weight") {
-            ProjectorKind::Mlp2xGelu
+        } else if let Some(fc1) = tensors.get("projector.fc1.weight") {
+            // The first layer's inputs tell the two MLPs apart.
+            if fc1.dims().get(1) == Some(&(ProjectorKind::Mlp2xGelu3x3.patches_per_token() * vision_width)) {
+                ProjectorKind::Mlp2xGelu3x3
+            } else {
+                ProjectorKind::Mlp2xGelu
+            }
         } else {
             bail!("{FILE} holds no projector weights (neither `projector.linear.weight` nor `projector.fc1.weight`)");
         };
@@ -85,7 +94,9 @@ impl Projector {
         Ok((kind, Self::new(kind, vision_width, text_width, vb.pp("projector"))?))
     }
 
-    /// The first layer's weight (D_t, D_v): what the page draws as the projection's heat map.
+    /// The first layer's weight (D_t, D_v), or (D_t, 9 D_v) for the 3x3 kind (the 9 neighbours'
+    /// columns side by side, row by row from the top left): what the page draws as the
+    /// projection's heat map.
     pub fn first_weight(&self) -> &Tensor {
         match self {
             Self::Linear { linear } => linear.weight(),
@@ -99,7 +110,29 @@ impl Module for Projector {
         match self {
             Self::Linear { linear } => linear.forward(patch_features),
             // LLaVA-1.5 uses the exact (erf) GELU here.
-            Self::Mlp2xGelu { fc1, fc2 } => fc2.forward(&fc1.forward(patch_features)?.gelu_erf()?),
+            Self::Mlp2xGelu { fc1, fc2, neighbourhood } => {
+                let x = if *neighbourhood { with_neighbours(patch_features)? } else { patch_features.clone() };
+                fc2.forward(&fc1.forward(&x)?.gelu_erf()?)
+            }
         }
     }
+}
+
+/// (b, n, D) patch features on a square grid -> (b, n, 9 D): each patch's 3x3 neighbourhood side
+/// by side, row by row from the top left, the patch itself in the middle (the 5th); zeros where
+/// the neighbourhood runs past the grid's edge.
+pub fn with_neighbours(x: &Tensor) -> Result<Tensor> {
+    let (b, n, d) = x.dims3()?;
+    let side = (n as f64).sqrt().round() as usize;
+    if side * side != n {
+        bail!("a 3x3 projector needs a square grid of patches, got {n}");
+    }
+    let padded = x.reshape((b, side, side, d))?.pad_with_zeros(1, 1, 1)?.pad_with_zeros(2, 1, 1)?;
+    let mut parts = Vec::with_capacity(9);
+    for dr in 0..3 {
+        for dc in 0..3 {
+            parts.push(padded.narrow(1, dr, side)?.narrow(2, dc, side)?);
+        }
+    }
+    Tensor::cat(&parts, 3)?.reshape((b, n, 9 * d))
 }

@@ -16,12 +16,13 @@ fn plain<T: Serialize>(value: &T) -> Result<JsValue, JsError> {
     js_sys::JSON::parse(&text).map_err(|_| JsError::new("a report could not be converted"))
 }
 
-/// `kind`: `linear` or `mlp2x_gelu`; `unfreeze`: `none`, `vision_encoder` or `llm`.
+/// `kind`: `linear`, `mlp2x_gelu` or `mlp2x_gelu_3x3`; `unfreeze`: `none`, `vision_encoder` or `llm`.
 fn options(kind: &str, unfreeze: &str, batch: u32, lr: f64, seed: u32) -> Result<TrainOptions, JsError> {
     let kind = match kind {
         "linear" => ProjectorKind::Linear,
         "mlp2x_gelu" => ProjectorKind::Mlp2xGelu,
-        other => return Err(JsError::new(&format!("unknown projector kind `{other}`: choose linear or mlp2x_gelu"))),
+        "mlp2x_gelu_3x3" => ProjectorKind::Mlp2xGelu3x3,
+        other => return Err(JsError::new(&format!("unknown projector kind `{other}`: choose linear, mlp2x_gelu or mlp2x_gelu_3x3"))),
     };
     let unfreeze = match unfreeze {
         "none" => None,
@@ -91,6 +92,7 @@ impl ProjectorTrainer {
         let kind = match o.kind {
             ProjectorKind::Linear => "linear",
             ProjectorKind::Mlp2xGelu => "mlp2x_gelu",
+            ProjectorKind::Mlp2xGelu3x3 => "mlp2x_gelu_3x3",
         };
         Ok(object(&[
             ("kind", kind.into()),

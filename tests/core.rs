@@ -8,7 +8,8 @@ mod files;
 
 use candle_core::{DType, Device, Module, Tensor, D};
 use candle_nn::VarMap;
-use vlm_explainer::config::ParameterCounts;
+use vlm_explainer::config::{ParameterCounts, ProjectorKind};
+use vlm_explainer::projector::{with_neighbours, Projector};
 use vlm_explainer::generate::Generator;
 use vlm_explainer::patch_grid::PatchGrid;
 use vlm_explainer::preprocess::{PreparedImage, CLIP_MEAN, CLIP_STD};
@@ -83,7 +84,9 @@ fn seed_vision_encoder_has_clip_vit_b16_size() {
 
 #[test]
 fn parameter_counts_match_the_weights_made() {
-    for config in [Config::micro(263), Config::tiny(263)] {
+    let mut tiny_3x3 = Config::tiny(263);
+    tiny_3x3.projector.kind = ProjectorKind::Mlp2xGelu3x3;
+    for config in [Config::micro(263), Config::tiny(263), tiny_3x3] {
         let (_, varmap) = weights::seeded(&config, 0, &CPU).unwrap();
         let mut made = ParameterCounts { vision_encoder: 0, projector: 0, llm: 0 };
         for (name, var) in varmap.data().lock().unwrap().iter() {
@@ -150,6 +153,49 @@ fn the_hierarchical_stem_reads_each_patch_alone_and_all_of_it() {
     for (i, &d) in changed.iter().enumerate() {
         assert_eq!(d > 0.0, i == 37, "token {i} changed by {d}");
     }
+}
+
+#[test]
+fn the_3x3_projector_reads_each_patch_and_its_8_neighbours_only() {
+    let (dv, dt) = (12, 8);
+    let varmap = VarMap::new();
+    let vb = candle_nn::VarBuilder::from_varmap(&varmap, DType::F32, &CPU);
+    let projector = Projector::new(ProjectorKind::Mlp2xGelu3x3, dv, dt, vb.pp("projector")).unwrap();
+    let features = Tensor::randn(0f32, 1.0, (2, 196, dv), &CPU).unwrap();
+    // The middle of each token's window is its own patch; patch 0's upper-left is past the edge.
+    let windows = with_neighbours(&features).unwrap(); // (2, 196, 9 dv)
+    assert_eq!(windows.dims(), &[2, 196, 9 * dv]);
+    let own = windows.narrow(2, 4 * dv, dv).unwrap();
+    assert_eq!((own - &features).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap(), 0.0);
+    let corner: Vec<f32> = windows.get(1).unwrap().get(0).unwrap().narrow(0, 0, dv).unwrap().to_vec1().unwrap();
+    assert!(corner.iter().all(|&v| v == 0.0));
+    let below_right: Vec<f32> = windows.get(1).unwrap().get(0).unwrap().narrow(0, 8 * dv, dv).unwrap().to_vec1().unwrap();
+    assert_eq!(below_right, features.get(1).unwrap().get(15).unwrap().to_vec1::<f32>().unwrap());
+    // Changing patch p changes exactly the tokens whose 3x3 window holds p, in that image only.
+    let before = projector.forward(&features).unwrap();
+    for p in [0usize, 37, 195] {
+        let mut values: Vec<f32> = features.flatten_all().unwrap().to_vec1().unwrap();
+        values[(196 + p) * dv + 3] += 2.0; // image 1, patch p
+        let after = projector.forward(&Tensor::from_vec(values, (2, 196, dv), &CPU).unwrap()).unwrap();
+        let changed: Vec<f32> = (&before - after).unwrap().abs().unwrap().max(2).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+        let (pr, pc) = ((p / 14) as i64, (p % 14) as i64);
+        for (k, &d) in changed.iter().enumerate() {
+            let (image, i) = (k / 196, k % 196);
+            let (r, c) = ((i / 14) as i64, (i % 14) as i64);
+            let inside = image == 1 && (r - pr).abs() <= 1 && (c - pc).abs() <= 1;
+            assert_eq!(d > 0.0, inside, "patch {p} changed, token {i} of image {image} by {d}");
+        }
+    }
+    // A saved 3x3 projector reads back as that kind, told apart from the plain MLP by fc1's inputs.
+    let path = std::env::temp_dir().join(format!("projector-3x3-{}.safetensors", std::process::id()));
+    varmap.save(&path).unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+    std::fs::remove_file(&path).ok();
+    let (kind, tensors) = Projector::read_safetensors(&bytes, dv, dt, &CPU).unwrap();
+    assert_eq!(kind, ProjectorKind::Mlp2xGelu3x3);
+    assert_eq!(tensors["projector.fc1.weight"].dims(), &[dt, 9 * dv]);
+    let e = Projector::read_safetensors(&bytes, dv + 1, dt, &CPU).unwrap_err().to_string();
+    assert!(e.contains("another model"), "{e}");
 }
 
 #[test]

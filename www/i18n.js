@@ -25,6 +25,11 @@ const STRINGS = {
       ? 'Patch embedding: a small hierarchical MLP (the hMLP stem of DeiT III). Each patch\'s 4 × 4 pixel blocks, then 8 × 8, then the whole 16 × 16 patch go through one shared linear map each, so an edge or corner looks the same wherever it falls; it still sees only its own patch.'
       : 'Patch embedding: one linear map of each patch\'s 16 × 16 × 3 = 768 pixel values, as in CLIP.'),
     projection_title: 'Projection (trainable)',
+    projection_kind: (kind) => ({
+      linear: 'One linear map per patch feature: the lesson\'s nn.Linear(768, 512), here at this model\'s widths.',
+      mlp2x_gelu: 'Each patch feature goes through Linear, GELU, Linear (LLaVA-1.5\'s projector), on its own.',
+      mlp2x_gelu_3x3: 'Each image token is made from its patch feature and the 8 around it (a 3 × 3 window on the 14 × 14 grid, zeros past the edge), then GELU and Linear: so a token also carries how an outline crossing its patch goes on around it, which the LLM\'s attention, a weighted mean over patches, would blur. Still one token per patch.',
+    })[kind] ?? kind,
     sequence_title: 'What the LLM receives',
     generation_title: 'Generation', ask: 'Ask',
     status_loading: 'loading the model…', status_ready: 'ready', status_busy: 'working…',
@@ -44,7 +49,7 @@ const STRINGS = {
     err_prefix: 'Could not use that: ',
     train_title: 'Train the projector yourself',
     train_explain: 'A fresh projector learns, in this tab, to turn the frozen vision encoder\'s features into tokens the frozen LLM can read: the lesson\'s stage 1. Each step shows it ShapesWorld scenes with their captions in both languages; every 25 steps it captions 16 held-out scenes it never trains on. Pause, then “Use in the explainer” runs panels 1-5 with it.',
-    train_kind: 'Projector', train_kind_mlp: '2-layer MLP (LLaVA-1.5)', train_kind_linear: 'linear (the lesson\'s nn.Linear)',
+    train_kind: 'Projector', train_kind_mlp: '2-layer MLP (LLaVA-1.5)', train_kind_linear: 'linear (the lesson\'s nn.Linear)', train_kind_mlp3x3: '2-layer MLP over each patch\'s 3 × 3 neighbourhood',
     train_unfreeze: 'Also train', train_unfreeze_none: 'nothing else: vision encoder and LLM frozen',
     train_unfreeze_vision: 'the vision encoder (unfrozen)', train_unfreeze_llm: 'the LLM (unfrozen)',
     train_start: 'Train', train_pause: 'Pause', train_reset: 'Reset', train_download: 'Download projector', train_load: 'Load projector…',
@@ -120,6 +125,11 @@ const STRINGS = {
       ? '图块嵌入：一个小的分层 MLP（DeiT III 的 hMLP stem）。每个图块先按 4 × 4 的像素块、再按 8 × 8、最后按整个 16 × 16 图块，各经过一个共享的线性映射，所以边和角落在图块里任何位置看起来都一样；它仍然只看自己的图块。'
       : '图块嵌入：对每个图块的 16 × 16 × 3 = 768 个像素值做一次线性映射，和 CLIP 一样。'),
     projection_title: '投影层（可训练）',
+    projection_kind: (kind) => ({
+      linear: '对每个图块特征做一次线性映射：即课程中的 nn.Linear(768, 512)，这里用本模型的宽度。',
+      mlp2x_gelu: '每个图块特征单独经过 Linear、GELU、Linear（LLaVA-1.5 的投影层）。',
+      mlp2x_gelu_3x3: '每个图像 token 由它的图块特征和周围 8 个图块（14 × 14 网格上的 3 × 3 窗口，超出边缘处补零）一起算出，再经过 GELU 和 Linear：这样 token 也带着穿过该图块的轮廓在周围如何延伸，而 LLM 的注意力（对图块的加权平均）会把这些模糊掉。仍然是一个图块一个 token。',
+    })[kind] ?? kind,
     sequence_title: 'LLM 实际收到的输入',
     generation_title: '生成', ask: '提问',
     status_loading: '正在加载模型…', status_ready: '就绪', status_busy: '计算中…',
@@ -139,7 +149,7 @@ const STRINGS = {
     err_prefix: '无法使用：',
     train_title: '亲手训练投影层',
     train_explain: '一个新的投影层在本页中学习，把冻结的视觉编码器的特征变成冻结的 LLM 能读懂的 token：课程中的第一阶段。每一步给它看 ShapesWorld 场景和两种语言的描述；每 25 步为 16 个从不参与训练的场景生成描述。暂停后按“在图解中使用”，第 1-5 部分就用它运行。',
-    train_kind: '投影层', train_kind_mlp: '两层 MLP（LLaVA-1.5）', train_kind_linear: '线性层（课程中的 nn.Linear）',
+    train_kind: '投影层', train_kind_mlp: '两层 MLP（LLaVA-1.5）', train_kind_linear: '线性层（课程中的 nn.Linear）', train_kind_mlp3x3: '在每个图块的 3 × 3 邻域上的两层 MLP',
     train_unfreeze: '同时训练', train_unfreeze_none: '不训练其他部分：视觉编码器和 LLM 冻结',
     train_unfreeze_vision: '视觉编码器（解冻）', train_unfreeze_llm: 'LLM（解冻）',
     train_start: '训练', train_pause: '暂停', train_reset: '重置', train_download: '下载投影层', train_load: '载入投影层…',

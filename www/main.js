@@ -131,9 +131,11 @@ function fillSelect(select, options) {
   if ([...select.options].some((o) => o.value === previous)) select.value = previous;
 }
 
-/// How this model turns a patch into its first feature (config.json's `vision.stem`).
-function showStem() {
+/// How this model turns a patch into its first feature (config.json's `vision.stem`), and its
+/// patch features into image tokens (`projector.kind`).
+function showArchitecture() {
   $('vision-stem').textContent = state.config ? t('vision_stem', state.config.vision.stem ?? 'linear') : '';
+  $('projection-kind').textContent = state.config ? t('projection_kind', state.config.projector.kind) : '';
 }
 
 function fillAttentionSelects() {
@@ -300,7 +302,7 @@ function applyProjectorInfo(info) {
   state.config = info.config;
   modelInfo = { ...modelInfo, config: info.config, counts: info.counts };
   showCounts(info.counts);
-  showStem();
+  showArchitecture();
 }
 
 $('projector-use-own').addEventListener('click', () => useProjector(null));
@@ -337,7 +339,7 @@ async function loadModel(request = { preset: $('preset-switch').value }, { rerun
     trainPanel.setModel(request, info.label);
     state.config = modelInfo.config;
     fillAttentionSelects();
-    showStem();
+    showArchitecture();
     fillTasks();
     showCounts(modelInfo.counts);
     showModelLabel(modelInfo.label);
@@ -632,7 +634,7 @@ $('lang-switch').addEventListener('change', (e) => setLang(e.target.value));
 onLangChange(() => {
   fillTasks();
   fillAttentionSelects();
-  showStem();
+  showArchitecture();
   showTruth();
   updateVisionAttention();
   if (modelInfo) { showCounts(modelInfo.counts); showModelLabel(modelInfo.label); renderProjectorSource(); }
