@@ -58,6 +58,14 @@ fn a_fresh_projector_replaces_the_shipped_one_and_nothing_else() {
     assert_eq!(names.len(), 2, "a linear projector is one weight and one bias: {names:?}");
     // (32 -> 32) + 32 values, as config.rs counts them.
     assert_eq!(linear.parameter_counts().projector, 32 * 32 + 32);
+    // The 3x3 kind: fc1 reads 9 patch features per token.
+    let mut window = trainer(TrainOptions { kind: ProjectorKind::Mlp2xGelu3x3, ..options() });
+    assert_eq!(window.parameter_counts().projector, 9 * 32 * 32 + 32 + 32 * 32 + 32);
+    assert_eq!(window.tensors()["projector.fc1.weight"].dims(), &[32, 9 * 32]);
+    let bytes = { window.step().unwrap(); window.projector_safetensors().unwrap() };
+    let mut back = trainer(options());
+    back.load_projector(&bytes).unwrap();
+    assert_eq!(back.options().kind, ProjectorKind::Mlp2xGelu3x3);
 }
 
 #[test]
