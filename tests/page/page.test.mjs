@@ -29,8 +29,8 @@ test('a dropped PNG goes through every stage and the page shows each', async () 
   assert.match(await text('vision-stem'), shipped.vision.stem === 'hmlp' ? /hierarchical MLP/ : /one linear map/);
   assert.match(await text('projection-shape'), /\(1, 196, 192\).*\(1, 196, 128\)/);
   // What its projector does with a patch feature, as its config.json says.
-  const kinds = { linear: /One linear map/, mlp2x_gelu: /Linear, GELU, Linear/, mlp2x_gelu_3x3: /its patch feature and the 8 around it/ };
-  assert.match(await text('projection-kind'), kinds[shipped.projector.kind]);
+  const projectorKinds = { linear: /One linear map/, mlp2x_gelu: /Linear, GELU, Linear/, mlp2x_gelu_3x3: /its patch feature and the 8 around it/ };
+  assert.match(await text('projection-kind'), projectorKinds[shipped.projector.kind]);
   const seqShape = await text('sequence-shape');
   const t = Number(seqShape.match(/(\d+) text tokens/)[1]);
   assert.match(seqShape, new RegExp(`\\(1, ${196 + t}, 128\\)`));
