@@ -6,7 +6,8 @@
 //   3. main-thread tasks over 50 ms while training.
 // Usage: node tests/page/train_bench.mjs [MINUTES=5] [SECONDS_PER_SETTING=90]
 // With MODEL=DIR (config.json, model.safetensors, tokenizer.json) the page opens that model
-// first, as "Open model…" does; otherwise it trains on the model www/model/ ships.
+// first, as "Open model…" does; otherwise it trains on the model www/model/ ships. KIND=linear,
+// mlp2x_gelu or mlp2x_gelu_3x3 picks the projector kind (the panel's default otherwise).
 
 import path from 'node:path';
 import { OUT, serve, launch, openPage } from './helpers.mjs';
@@ -32,6 +33,7 @@ try {
 
   /// Starts a fresh projector with `unfreeze` and trains until `until()` says stop; pauses.
   async function train(unfreeze, until, onPoll = async () => {}) {
+    if (process.env.KIND) await page.selectOption('[data-testid="train-kind"]', process.env.KIND);
     await page.selectOption('[data-testid="train-unfreeze"]', unfreeze);
     await page.click('[data-testid="train-reset"]');
     await page.waitForSelector('[data-testid="train-status"][data-state="ready"]', { timeout: 300_000 });
