@@ -14,6 +14,7 @@ use candle_nn::{Optimizer, VarBuilder, VarMap};
 use vlm_explainer::batch::pixels;
 use vlm_explainer::clip::object_regions;
 use vlm_explainer::pipeline::run::Run;
+use vlm_explainer::projector::with_neighbours;
 use vlm_explainer::shapes_world::{Object, Scene, Shape, Size};
 use vlm_explainer::vlm::Vlm;
 
@@ -30,21 +31,13 @@ fn regions(run: &Run, vlm: &Vlm, scenes: &[Scene], read: &str) -> Result<(Tensor
             vlm.encode_image(&x, false)?.patch_features
         };
         if read == "window" {
-            // The 3x3 patches around each object's centre, side by side: keeps their arrangement.
-            let features = features.detach();
+            // The 3x3 patches around each object's centre, side by side (as the 3x3 projector
+            // reads them): keeps their arrangement.
+            let windows = with_neighbours(&features.detach())?; // (b, 196, 9 D_v)
             for (s, scene) in chunk.iter().enumerate() {
                 for &(cx, cy) in &scene.centres {
-                    let (row, col) = grid.row_col(grid.at_pixel(cx as usize, cy as usize).unwrap());
-                    let mut ids = Vec::new();
-                    for dr in [-1i64, 0, 1] {
-                        for dc in [-1i64, 0, 1] {
-                            let r = (row as i64 + dr).clamp(0, 13) as usize;
-                            let c = (col as i64 + dc).clamp(0, 13) as usize;
-                            ids.push((r * 14 + c) as u32);
-                        }
-                    }
-                    let window = features.get(s)?.index_select(&Tensor::new(ids.as_slice(), &run.device)?, 0)?;
-                    chunks.push(window.flatten_all()?.unsqueeze(0)?);
+                    let centre = grid.at_pixel(cx as usize, cy as usize).expect("object centres lie in the image");
+                    chunks.push(windows.get(s)?.narrow(0, centre, 1)?);
                 }
             }
         } else {
