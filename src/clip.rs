@@ -168,6 +168,27 @@ fn patches_under(grid: &PatchGrid, object: &Object, (cx, cy): (f32, f32)) -> Vec
         .collect()
 }
 
+/// Which patches stage a keeps of `scene` when it drops some (`VisionEncoder::forward_kept`):
+/// every patch the region losses read, then others drawn at random, `keep` in all (or every
+/// patch under an object, should they be more), in grid order.
+pub fn kept_patches(grid: &PatchGrid, scene: &Scene, keep: usize, rng: &mut crate::sampling::Rng) -> Vec<u32> {
+    let n = grid.num_patches();
+    let mut kept = vec![false; n];
+    for (object, &centre) in scene.objects.iter().zip(&scene.centres) {
+        for i in patches_under(grid, object, centre) {
+            kept[i] = true;
+        }
+    }
+    let mut others: Vec<usize> = (0..n).filter(|&i| !kept[i]).collect();
+    let wanted = keep.saturating_sub(n - others.len()).min(others.len());
+    for j in 0..wanted {
+        let pick = j + (rng.next_u64() % (others.len() - j) as u64) as usize;
+        others.swap(j, pick);
+        kept[others[j]] = true;
+    }
+    (0..n as u32).filter(|&i| kept[i as usize]).collect()
+}
+
 /// Pooled features (objects, D_v) of every object of `scenes`, scene by scene, in caption order:
 /// the mean of the patch features under the object (`patches_under`).
 /// `patch_features` (scenes, 196, D_v).

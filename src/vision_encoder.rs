@@ -97,11 +97,29 @@ impl VisionEncoder {
 
     /// (b, 3, H, W) pixels -> (b, 196, D_v) first tokens.
     pub fn embed_patches(&self, pixels: &Tensor) -> Result<Tensor> {
+        self.stem(&self.stem_input(pixels)?)
+    }
+
+    /// Each patch's pixels as its stem reads them: (b, 196, 768), laid out as `patchify` or, for
+    /// the hierarchical stem, as `hierarchical_blocks`.
+    fn stem_input(&self, pixels: &Tensor) -> Result<Tensor> {
         match &self.patch_embed {
-            PatchEmbed::Linear(linear) => linear.forward(&self.patchify(pixels)?),
-            PatchEmbed::Hmlp { levels, norms } => {
+            PatchEmbed::Linear(_) => self.patchify(pixels),
+            PatchEmbed::Hmlp { .. } => {
                 let x = self.hierarchical_blocks(pixels)?;
                 let (b, n, _, _, _) = x.dims5()?;
+                x.reshape((b, n, ()))
+            }
+        }
+    }
+
+    /// `stem_input`'s rows (b, n, 768) -> (b, n, D_v) first tokens, for any n patches.
+    fn stem(&self, input: &Tensor) -> Result<Tensor> {
+        match &self.patch_embed {
+            PatchEmbed::Linear(linear) => linear.forward(input),
+            PatchEmbed::Hmlp { levels, norms } => {
+                let (b, n, _) = input.dims3()?;
+                let x = input.reshape((b, n, 4, 4, ()))?;
                 let x = crate::kernels::gelu(&norms[0].forward(&levels[0].forward(&x)?)?)?; // (b, n, 4, 4, h)
                 let x = x.reshape((b, n, 4, ()))?; // the four 4x4 blocks of each 8x8 side by side
                 let x = crate::kernels::gelu(&norms[1].forward(&levels[1].forward(&x)?)?)?; // (b, n, 4, h)
@@ -110,15 +128,48 @@ impl VisionEncoder {
         }
     }
 
-    pub fn forward(&self, pixels: &Tensor, want_attentions: bool) -> Result<VisionOutput> {
+    fn check_pixels(&self, pixels: &Tensor) -> Result<usize> {
         let (b, c, h, w) = pixels.dims4()?;
         let size = self.grid.image_size;
         if c != 3 || h != size || w != size {
             candle_core::bail!("vision encoder expects (b, 3, {size}, {size}) pixels, got {:?}", pixels.dims());
         }
+        Ok(b)
+    }
+
+    pub fn forward(&self, pixels: &Tensor, want_attentions: bool) -> Result<VisionOutput> {
+        let b = self.check_pixels(pixels)?;
         let patches = self.embed_patches(pixels)?; // (b, 196, D_v)
         let cls = self.cls_token.broadcast_as((b, 1, self.width))?;
-        let mut x = Tensor::cat(&[&cls, &patches], 1)?.broadcast_add(&self.pos_embed)?; // (b, 197, D_v)
+        let x = Tensor::cat(&[&cls, &patches], 1)?.broadcast_add(&self.pos_embed)?; // (b, 197, D_v)
+        self.blocks_forward(x, want_attentions, self.grid.num_patches())
+    }
+
+    /// The encoder on some of each image's patches only, the others dropped before the stem (as
+    /// FLIP, Li et al., 2023, trains CLIP on half the patches for twice the images per second):
+    /// `keep[i]` lists image i's kept patches, the same number for every image. Each kept patch
+    /// keeps its own position, so the encoder learns the weights it uses on the whole grid.
+    /// Returns patch features (b, k, D_v), in `keep`'s order.
+    pub fn forward_kept(&self, pixels: &Tensor, keep: &[Vec<u32>]) -> Result<VisionOutput> {
+        let b = self.check_pixels(pixels)?;
+        let (n, k) = (self.grid.num_patches(), keep.first().map_or(0, Vec::len));
+        if keep.len() != b || keep.iter().any(|row| row.len() != k || row.iter().any(|&i| i as usize >= n)) {
+            candle_core::bail!("forward_kept: every one of the {b} images needs the same number of patches, each below {n}");
+        }
+        let dev = pixels.device();
+        let rows: Vec<u32> = keep.iter().enumerate().flat_map(|(i, row)| row.iter().map(move |&p| (i * n) as u32 + p)).collect();
+        let rows = Tensor::new(rows.as_slice(), dev)?;
+        let input = self.stem_input(pixels)?;
+        let input = input.reshape((b * n, ()))?.index_select(&rows, 0)?.reshape((b, k, ()))?;
+        let positions = self.pos_embed.narrow(1, 1, n)?.squeeze(0)?; // (196, D_v)
+        let positions = positions.index_select(&Tensor::new(keep.concat().as_slice(), dev)?, 0)?.reshape((b, k, self.width))?;
+        let patches = (self.stem(&input)? + positions)?;
+        let cls = self.cls_token.broadcast_add(&self.pos_embed.narrow(1, 0, 1)?)?.broadcast_as((b, 1, self.width))?;
+        self.blocks_forward(Tensor::cat(&[&cls, &patches], 1)?, false, k)
+    }
+
+    /// The blocks and final LayerNorm over [CLS, patch tokens] (b, 1 + n, D_v).
+    fn blocks_forward(&self, mut x: Tensor, want_attentions: bool, n: usize) -> Result<VisionOutput> {
         let mut attentions = Vec::new();
         for block in &self.blocks {
             let (y, weights) = block.forward(&x, None, None)?;
@@ -129,7 +180,7 @@ impl VisionEncoder {
         }
         let x = self.ln_post.forward(&x)?;
         Ok(VisionOutput {
-            patch_features: x.narrow(1, 1, self.grid.num_patches())?,
+            patch_features: x.narrow(1, 1, n)?,
             cls: x.narrow(1, 0, 1)?.squeeze(1)?,
             attentions,
         })

@@ -3,7 +3,9 @@
 //! appearance table, and the standardisation in front of the projections.
 
 use candle_core::{Device, Tensor};
-use vlm_explainer::clip::{appearance_index, appearance_phrases, appearances, object_regions, standardize};
+use vlm_explainer::clip::{appearance_index, appearance_phrases, appearances, kept_patches, object_regions, standardize};
+use vlm_explainer::explainer::Explainer;
+use vlm_explainer::sampling::Rng;
 use vlm_explainer::patch_grid::PatchGrid;
 use vlm_explainer::shapes_world::{Lang, Scene, Size};
 
@@ -70,5 +72,39 @@ fn standardised_columns_have_mean_zero_and_variance_one() -> candle_core::Result
     for j in 0..2 {
         assert!(mean[j].abs() < 1e-5 && (var[j] - 1.0).abs() < 1e-3, "column {j}: {} {}", mean[j], var[j]);
     }
+    Ok(())
+}
+
+#[test]
+fn kept_patches_hold_every_patch_under_an_object_and_as_many_as_asked() -> candle_core::Result<()> {
+    let grid = PatchGrid::new(224, 16);
+    let mut rng = Rng::new(7);
+    for seed in 0..20u64 {
+        let scene = Scene::generate(seed);
+        let all_under = kept_patches(&grid, &scene, 0, &mut rng); // objects' patches alone
+        assert!(!all_under.is_empty());
+        let kept = kept_patches(&grid, &scene, 98, &mut rng);
+        assert_eq!(kept.len(), 98.max(all_under.len()), "scene {seed}");
+        assert!(all_under.iter().all(|p| kept.contains(p)), "scene {seed}: an object's patch was dropped");
+        assert!(kept.windows(2).all(|w| w[0] < w[1]), "scene {seed}: not in grid order, or a patch twice");
+    }
+    Ok(())
+}
+
+#[test]
+fn the_encoder_on_kept_patches_is_the_whole_encoder_when_all_are_kept() -> candle_core::Result<()> {
+    let e = Explainer::from_preset("micro", 0)?;
+    let encoder = &e.vlm.vision_encoder;
+    let pixels = Tensor::randn(0f32, 1.0, (2, 3, 224, 224), &Device::Cpu)?;
+    let whole = encoder.forward(&pixels, false)?;
+    let all: Vec<u32> = (0..196).collect();
+    let kept = encoder.forward_kept(&pixels, &[all.clone(), all])?;
+    let diff = (whole.patch_features - kept.patch_features)?.abs()?.max_all()?.to_scalar::<f32>()?;
+    assert!(diff < 1e-4, "patch features differ by {diff}");
+    // Patches 3 and 40 alone: two tokens each, and a differing count is refused.
+    let two = encoder.forward_kept(&pixels, &[vec![3, 40], vec![0, 195]])?;
+    assert_eq!(two.patch_features.dims(), &[2, 2, 32]);
+    assert!(encoder.forward_kept(&pixels, &[vec![3, 40], vec![0]]).is_err());
+    assert!(encoder.forward_kept(&pixels, &[vec![3, 196], vec![0, 1]]).is_err());
     Ok(())
 }

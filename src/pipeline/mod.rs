@@ -43,6 +43,9 @@ struct Stage {
     /// Scenes whose frozen features are computed once (stages c and d).
     #[arg(long)]
     pool: Option<usize>,
+    /// Patches per image the encoder reads in stage a (the rest dropped); 0 for all.
+    #[arg(long)]
+    keep: Option<usize>,
 }
 
 #[derive(Subcommand)]
@@ -82,10 +85,10 @@ enum Command {
 /// The defaults `all` uses, chosen so the whole pipeline fits in an hour on 2 cores.
 /// Stage d's rows each pack 5 turns about one image (both captions and 3 questions).
 const DEFAULTS: [StageOptions; 4] = [
-    StageOptions { steps: 800, batch: 16, lr: 2e-3, pool: 0 },
-    StageOptions { steps: 600, batch: 32, lr: 2e-3, pool: 0 },
-    StageOptions { steps: 100, batch: 16, lr: 2e-3, pool: 1000 },
-    StageOptions { steps: 1000, batch: 16, lr: 2e-3, pool: 3000 },
+    StageOptions { steps: 800, batch: 16, lr: 2e-3, pool: 0, keep: 0 },
+    StageOptions { steps: 600, batch: 32, lr: 2e-3, pool: 0, keep: 0 },
+    StageOptions { steps: 100, batch: 16, lr: 2e-3, pool: 1000, keep: 0 },
+    StageOptions { steps: 1000, batch: 16, lr: 2e-3, pool: 3000, keep: 0 },
 ];
 
 fn options(stage: &Stage, defaults: StageOptions) -> StageOptions {
@@ -94,6 +97,7 @@ fn options(stage: &Stage, defaults: StageOptions) -> StageOptions {
         batch: stage.batch.unwrap_or(defaults.batch),
         lr: stage.lr.unwrap_or(defaults.lr),
         pool: stage.pool.unwrap_or(defaults.pool),
+        keep: stage.keep.unwrap_or(defaults.keep),
     }
 }
 

@@ -15,7 +15,10 @@ use serde_json::json;
 use super::log::LossLog;
 use super::run::Run;
 use crate::batch::{pixels, PackedBatch, TextBatch};
-use crate::clip::{appearance_index, appearance_phrases, appearances, object_patches, object_regions, phrase_features, shape_phrases, ClipHeads};
+use crate::clip::{
+    appearance_index, appearance_phrases, appearances, kept_patches, object_patches, object_regions, phrase_features,
+    shape_phrases, ClipHeads,
+};
 use crate::sampling::Rng;
 use crate::shapes_world::{Lang, Sample, Scene};
 use crate::training::{adamw, train_step_packed, Part, PartlyFrozen};
@@ -28,6 +31,9 @@ pub struct StageOptions {
     pub lr: f64,
     /// Scenes whose frozen features stages c and d compute once and reuse.
     pub pool: usize,
+    /// Stage a: patches of each image the encoder reads in a step (the rest dropped, see
+    /// `VisionEncoder::forward_kept`), 0 for all of them; the last tenth of the steps read all.
+    pub keep: usize,
 }
 
 /// Each stage draws its training scenes from its own range of seeds, far below the held-out ones.
@@ -59,6 +65,27 @@ fn object_labels(scenes: &[Scene]) -> (Vec<u32>, Vec<u32>) {
     scenes.iter().flat_map(|s| &s.objects).map(|o| (appearance_index(o) as u32, o.shape as u32)).unzip()
 }
 
+/// Each scene's kept patches (`kept_patches`), as many for every scene: `keep`, or more where a
+/// scene's objects cover more.
+fn kept_sets(grid: &crate::patch_grid::PatchGrid, scenes: &[Scene], keep: usize, rng: &mut Rng) -> Vec<Vec<u32>> {
+    let sets: Vec<Vec<u32>> = scenes.iter().map(|s| kept_patches(grid, s, keep, rng)).collect();
+    let k = sets.iter().map(Vec::len).max().unwrap_or(keep);
+    sets.into_iter().zip(scenes).map(|(set, s)| if set.len() == k { set } else { kept_patches(grid, s, k, rng) }).collect()
+}
+
+/// Kept patch features (b, k, D_v) put back on the whole grid (b, n, D_v), zeros where a patch
+/// was dropped (the region losses read kept patches only).
+fn scatter_patches(kept: &Tensor, keep: &[Vec<u32>], n: usize) -> Result<Tensor> {
+    let (b, k, _) = kept.dims3()?;
+    let mut onehot = vec![0f32; b * n * k];
+    for (i, row) in keep.iter().enumerate() {
+        for (j, &p) in row.iter().enumerate() {
+            onehot[(i * n + p as usize) * k + j] = 1.0;
+        }
+    }
+    Tensor::from_vec(onehot, (b, n, k), kept.device())?.matmul(&kept.contiguous()?)
+}
+
 /// Stage a: the ViT learns to see by matching images with their captions, read by the locked
 /// LLM of stage b.
 pub fn vision(run: &Run, o: StageOptions) -> Result<()> {
@@ -83,12 +110,23 @@ pub fn vision(run: &Run, o: StageOptions) -> Result<()> {
         let langs: Vec<Lang> = scenes.iter().map(|_| random_lang(&mut rng)).collect();
         let captions = caption_batch(run, &scenes, |i| langs[i])?;
         let images: Vec<_> = scenes.iter().map(Scene::to_prepared_image).collect();
-        let vision = vlm.encode_image(&pixels(&images, &run.device)?, false)?;
-        let texts = clip.embed_texts(&ClipHeads::text_features(&vlm.llm, &captions, n)?)?;
-        let caption_loss = clip.loss(&clip.embed_images(&vision)?, &texts)?;
         let grid = run.config.patch_grid();
-        let regions = object_regions(&vision.patch_features, &grid, &scenes)?;
-        let (patches, owner) = object_patches(&vision.patch_features, &grid, &scenes)?;
+        let dropping = o.keep > 0 && o.keep < n && step < o.steps - o.steps / 10;
+        let (vision, patch_features) = if dropping {
+            let keep = kept_sets(&grid, &scenes, o.keep, &mut rng);
+            let vision = vlm.vision_encoder.forward_kept(&pixels(&images, &run.device)?, &keep)?;
+            let full = scatter_patches(&vision.patch_features, &keep, n)?;
+            (vision, full)
+        } else {
+            let vision = vlm.encode_image(&pixels(&images, &run.device)?, false)?;
+            let full = vision.patch_features.clone();
+            (vision, full)
+        };
+        let texts = clip.embed_texts(&ClipHeads::text_features(&vlm.llm, &captions, n)?)?;
+        // Kept patches only: the mean over what the encoder read.
+        let caption_loss = clip.loss(&clip.embed_images(&vision)?, &texts)?;
+        let regions = object_regions(&patch_features, &grid, &scenes)?;
+        let (patches, owner) = object_patches(&patch_features, &grid, &scenes)?;
         let (appearance, shape) = object_labels(&scenes);
         let per_patch = |labels: &[u32]| owner.iter().map(|&o| labels[o]).collect::<Vec<u32>>();
         let tensor = |l: &[u32]| Tensor::new(l, &run.device);
