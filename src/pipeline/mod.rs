@@ -46,6 +46,12 @@ struct Stage {
     /// Patches per image the encoder reads in stage a (the rest dropped); 0 for all.
     #[arg(long)]
     keep: Option<usize>,
+    /// Stage a: scenes with at least this many objects only; 0 for all.
+    #[arg(long)]
+    min_objects: Option<usize>,
+    /// Stage d: questions packed with each image's two captions.
+    #[arg(long)]
+    questions: Option<usize>,
 }
 
 #[derive(Subcommand)]
@@ -85,10 +91,10 @@ enum Command {
 /// The defaults `all` uses, chosen so the whole pipeline fits in an hour on 2 cores.
 /// Stage d's rows each pack 5 turns about one image (both captions and 3 questions).
 const DEFAULTS: [StageOptions; 4] = [
-    StageOptions { steps: 800, batch: 16, lr: 2e-3, pool: 0, keep: 0 },
-    StageOptions { steps: 600, batch: 32, lr: 2e-3, pool: 0, keep: 0 },
-    StageOptions { steps: 100, batch: 16, lr: 2e-3, pool: 1000, keep: 0 },
-    StageOptions { steps: 1000, batch: 16, lr: 2e-3, pool: 3000, keep: 0 },
+    StageOptions { steps: 800, batch: 16, lr: 2e-3, pool: 0, keep: 0, min_objects: 0, questions: 3 },
+    StageOptions { steps: 600, batch: 32, lr: 2e-3, pool: 0, keep: 0, min_objects: 0, questions: 3 },
+    StageOptions { steps: 100, batch: 16, lr: 2e-3, pool: 1000, keep: 0, min_objects: 0, questions: 3 },
+    StageOptions { steps: 1000, batch: 16, lr: 2e-3, pool: 3000, keep: 0, min_objects: 0, questions: 3 },
 ];
 
 fn options(stage: &Stage, defaults: StageOptions) -> StageOptions {
@@ -98,6 +104,8 @@ fn options(stage: &Stage, defaults: StageOptions) -> StageOptions {
         lr: stage.lr.unwrap_or(defaults.lr),
         pool: stage.pool.unwrap_or(defaults.pool),
         keep: stage.keep.unwrap_or(defaults.keep),
+        min_objects: stage.min_objects.unwrap_or(defaults.min_objects),
+        questions: stage.questions.unwrap_or(defaults.questions),
     }
 }
 

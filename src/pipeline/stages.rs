@@ -34,6 +34,11 @@ pub struct StageOptions {
     /// Stage a: patches of each image the encoder reads in a step (the rest dropped, see
     /// `VisionEncoder::forward_kept`), 0 for all of them; the last tenth of the steps read all.
     pub keep: usize,
+    /// Stage a: only scenes with at least this many objects (0 for all), skipping the seeds of
+    /// the others: more objects per image for the region losses at the same cost per step.
+    pub min_objects: usize,
+    /// Stage d: questions packed with each image's two captions in a row.
+    pub questions: usize,
 }
 
 /// Each stage draws its training scenes from its own range of seeds, far below the held-out ones.
@@ -104,9 +109,9 @@ pub fn vision(run: &Run, o: StageOptions) -> Result<()> {
         phrase_sets.push((phrase_features(&vlm.llm, &run.tokenizer, lang, &appearance_phrases(lang), n)?, 0));
         phrase_sets.push((phrase_features(&vlm.llm, &run.tokenizer, lang, &shape_phrases(lang), n)?, 1));
     }
+    let mut seeds = (SEED_BASE[0]..).map(Scene::generate).filter(|s| s.objects.len() >= o.min_objects);
     for step in 0..o.steps {
-        let seeds = (0..o.batch as u64).map(|i| SEED_BASE[0] + (step * o.batch) as u64 + i);
-        let scenes: Vec<Scene> = seeds.map(Scene::generate).collect();
+        let scenes: Vec<Scene> = seeds.by_ref().take(o.batch).collect();
         let langs: Vec<Lang> = scenes.iter().map(|_| random_lang(&mut rng)).collect();
         let captions = caption_batch(run, &scenes, |i| langs[i])?;
         let images: Vec<_> = scenes.iter().map(Scene::to_prepared_image).collect();
@@ -243,16 +248,13 @@ fn feature_pool(vlm: &Vlm, run: &Run, seeds: std::ops::Range<u64>) -> Result<(Ve
     Ok((scenes, Tensor::cat(&chunks, 0)?.contiguous()?, started.elapsed().as_secs_f32()))
 }
 
-/// Questions per image in stage d, beside its two captions.
-const QUESTIONS_PER_IMAGE: usize = 3;
-
 /// The turns one image teaches in one step (each turn sees only the image and itself): in stage
-/// c its caption in both languages; in stage d also `QUESTIONS_PER_IMAGE` of its questions, each
-/// in a random language.
-fn conversation(scene: &Scene, stage: char, rng: &mut Rng) -> Vec<Sample> {
+/// c its caption in both languages; in stage d also `questions` of its questions, each in a
+/// random language.
+fn conversation(scene: &Scene, stage: char, questions: usize, rng: &mut Rng) -> Vec<Sample> {
     let mut turns: Vec<Sample> = Lang::ALL.iter().map(|&lang| scene.samples(lang).swap_remove(0)).collect();
     if stage == 'd' {
-        for _ in 0..QUESTIONS_PER_IMAGE {
+        for _ in 0..questions {
             let mut all = scene.samples(random_lang(rng));
             let k = 1 + (rng.next_u64() % (all.len() as u64 - 1)) as usize;
             turns.push(all.swap_remove(k));
@@ -276,7 +278,7 @@ fn connect(run: &Run, o: StageOptions, stage: char) -> Result<()> {
     for step in 0..o.steps {
         let picks: Vec<u32> = (0..o.batch).map(|_| (rng.next_u64() % scenes.len() as u64) as u32).collect();
         let conversations: Vec<Vec<Sample>> =
-            picks.iter().map(|&p| conversation(&scenes[p as usize], stage, &mut rng)).collect();
+            picks.iter().map(|&p| conversation(&scenes[p as usize], stage, o.questions, &mut rng)).collect();
         let rows: Vec<Vec<&Sample>> = conversations.iter().map(|c| c.iter().collect()).collect();
         let batch = PackedBatch::new(&run.tokenizer, &rows, model.vlm.num_image_tokens(), run.config.llm.max_seq_len, &run.device)?;
         let picked = features.index_select(&Tensor::new(picks.as_slice(), &run.device)?, 0)?;
