@@ -19,6 +19,7 @@ pub mod generate;
 pub mod weights;
 pub mod fast_math;
 pub mod kernels;
+pub mod simd_matmul;
 pub mod training;
 pub mod projector_training;
 pub mod explainer;

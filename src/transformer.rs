@@ -21,10 +21,14 @@ pub fn softmax_last_dim(x: &Tensor) -> Result<Tensor> {
 /// `y = x W^T + b` over the last dimension. Unlike candle-nn's `Linear`, a (b, t, in) input is
 /// flattened to one (b * t, in) matrix product instead of b small ones against a broadcast
 /// weight: the same result, and a much cheaper backward pass when training.
+///
+/// In the browser, inference (no gradient wanted, a weight that is not a training variable) runs
+/// through `simd_matmul`, with the weight packed at first use and kept.
 #[derive(Debug, Clone)]
 pub struct Linear {
     weight: Tensor,
     bias: Option<Tensor>,
+    packed: std::sync::OnceLock<Vec<f32>>,
 }
 
 /// Weights `weight` (out, in) and `bias` (out), as in PyTorch and candle-nn.
@@ -34,6 +38,7 @@ pub fn linear(in_dim: usize, out_dim: usize, vb: VarBuilder) -> Result<Linear> {
     Ok(Linear {
         weight: vb.get_with_hints((out_dim, in_dim), "weight", init)?,
         bias: Some(vb.get_with_hints(out_dim, "bias", init)?),
+        packed: Default::default(),
     })
 }
 
@@ -41,13 +46,28 @@ pub fn linear(in_dim: usize, out_dim: usize, vb: VarBuilder) -> Result<Linear> {
 pub fn linear_no_bias(in_dim: usize, out_dim: usize, vb: VarBuilder) -> Result<Linear> {
     let bound = 1.0 / (in_dim as f64).sqrt();
     let weight = vb.get_with_hints((out_dim, in_dim), "weight", Init::Uniform { lo: -bound, up: bound })?;
-    Ok(Linear { weight, bias: None })
+    Ok(Linear { weight, bias: None, packed: Default::default() })
 }
 
 impl Linear {
     /// (out, in).
     pub fn weight(&self) -> &Tensor {
         &self.weight
+    }
+
+    /// x (rows, in) W^T: `simd_matmul` in the browser when no gradient is wanted, else candle's.
+    fn product(&self, x: &Tensor) -> Result<Tensor> {
+        if cfg!(target_arch = "wasm32") && !wants_gradient(&[x, &self.weight]) && x.dtype() == candle_core::DType::F32 {
+            if self.packed.get().is_none() {
+                let (n, k) = self.weight.dims2()?;
+                let w: Vec<f32> = self.weight.to_dtype(candle_core::DType::F32)?.flatten_all()?.to_vec1()?;
+                let _ = self.packed.set(crate::simd_matmul::pack(&w, n, k));
+            }
+            if let Some(packed) = self.packed.get() {
+                return crate::simd_matmul::linear_packed(x, packed, self.weight.dim(0)?);
+            }
+        }
+        x.matmul(&self.weight.t()?)
     }
 }
 
@@ -59,7 +79,7 @@ impl Module for Linear {
             None => candle_core::bail!("a linear layer needs at least one dimension"),
         };
         let rows: usize = lead.iter().product();
-        let y = x.reshape((rows, in_dim))?.matmul(&self.weight.t()?)?;
+        let y = self.product(&x.reshape((rows, in_dim))?)?;
         let y = match &self.bias {
             Some(bias) => y.broadcast_add(bias)?,
             None => y,

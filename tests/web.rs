@@ -114,3 +114,19 @@ fn the_explainer_runs_a_projector_from_the_training_panel_and_goes_back_to_its_o
     assert!(!kind(&m));
     assert_eq!(values(m.project().unwrap()), own);
 }
+
+#[wasm_bindgen_test]
+fn the_simd128_product_matches_candles_matmul() {
+    use candle_core::{Device, Tensor};
+    use vlm_explainer::simd_matmul::{linear_packed, pack};
+    // The seed ViT's qkv (768 -> 2304) on 196 rows, a decode step's single row, and odd tails.
+    for (m, k, n) in [(196, 768, 2304), (1, 512, 512), (5, 300, 19)] {
+        let x = Tensor::randn(0f32, 1.0, (m, k), &Device::Cpu).unwrap();
+        let w = Tensor::randn(0f32, 1.0, (n, k), &Device::Cpu).unwrap();
+        let want = x.matmul(&w.t().unwrap()).unwrap();
+        let packed = pack(&w.flatten_all().unwrap().to_vec1().unwrap(), n, k);
+        let got = linear_packed(&x, &packed, n).unwrap();
+        let diff = (got - want).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+        assert!(diff < 1e-3, "({m}, {k}, {n}): largest difference {diff}");
+    }
+}

@@ -1,0 +1,144 @@
+//! `y = x W^T` for inference in the browser, with wasm's simd128.
+//!
+//! In the browser three quarters of a forward pass is candle's matrix products (gemm's simd128
+//! path, Chromium's profiler), which run at a third of native candle's speed. Here a linear
+//! layer's weight is packed once, at its first use, into panels of 8 output columns, so each step
+//! of the inner loop loads 8 weights as two f32x4 vectors and multiplies them by one value of
+//! each of 4 input rows: a 4 x 8 tile of the output stays in 8 vector registers for a whole run
+//! over k (the register blocking of GotoBLAS and BLIS). k is cut into blocks of 256 so that a
+//! panel's block (8 KB) stays in L1 while every row of x passes over it.
+//!
+//! Natively the same blocking runs with plain arrays: it is what the tests check, while native
+//! inference keeps candle's matmul (AVX2 and FMA, two threads).
+
+use candle_core::{bail, CpuStorage, CustomOp1, Layout, Result, Shape, Tensor};
+
+/// Output columns per panel: two f32x4 vectors.
+const NR: usize = 8;
+/// Input rows per tile: 4 x 2 accumulators, 2 weight vectors and 1 broadcast value fit in the
+/// 16 vector registers V8 has on x86-64.
+const MR: usize = 4;
+/// Depth of one pass over k.
+const KC: usize = 256;
+
+/// W (n, k), row-major, as panels of `NR` output columns: panel p holds, for each kk in 0..k,
+/// W[p * NR + j][kk] for j in 0..NR, zeros past row n.
+pub fn pack(w: &[f32], n: usize, k: usize) -> Vec<f32> {
+    assert_eq!(w.len(), n * k, "pack: W must be n x k");
+    let mut out = vec![0f32; n.div_ceil(NR) * NR * k];
+    for (row, values) in w.chunks_exact(k.max(1)).enumerate().take(n) {
+        let panel = &mut out[(row / NR) * NR * k..];
+        for (kk, &v) in values.iter().enumerate() {
+            panel[kk * NR + row % NR] = v;
+        }
+    }
+    out
+}
+
+/// out (m, n) = x (m, k) W^T, W packed by `pack`.
+pub fn matmul_packed(x: &[f32], m: usize, k: usize, packed: &[f32], n: usize, out: &mut [f32]) {
+    assert!(x.len() == m * k && out.len() == m * n && packed.len() == n.div_ceil(NR) * NR * k, "matmul_packed: sizes");
+    out.fill(0.0);
+    for k0 in (0..k).step_by(KC) {
+        let kc = KC.min(k - k0);
+        for p in 0..n.div_ceil(NR) {
+            let b = &packed[p * NR * k + k0 * NR..][..kc * NR];
+            let cols = NR.min(n - p * NR);
+            for r0 in (0..m).step_by(MR) {
+                let a = &x[r0 * k + k0..];
+                let c = &mut out[r0 * n + p * NR..];
+                match MR.min(m - r0) {
+                    4 => tile::<4>(a, k, b, kc, c, n, cols),
+                    3 => tile::<3>(a, k, b, kc, c, n, cols),
+                    2 => tile::<2>(a, k, b, kc, c, n, cols),
+                    _ => tile::<1>(a, k, b, kc, c, n, cols),
+                }
+            }
+        }
+    }
+}
+
+/// Adds x[r][0..kc] . panel to c[r][0..cols] for the tile's R rows; `a` starts at the tile's
+/// first row (row stride `lda`), `c` likewise (row stride `ldc`).
+#[cfg(target_arch = "wasm32")]
+#[inline(always)]
+fn tile<const R: usize>(a: &[f32], lda: usize, b: &[f32], kc: usize, c: &mut [f32], ldc: usize, cols: usize) {
+    use core::arch::wasm32::*;
+    assert!(kc > 0 && a.len() >= (R - 1) * lda + kc && b.len() >= kc * NR && c.len() >= (R - 1) * ldc + cols);
+    let mut acc = [[f32x4_splat(0.0); 2]; R];
+    // SAFETY: the assert above keeps every read in bounds: row r < R of `a` reads a[r * lda + kk]
+    // for kk < kc, and the panel reads b[kk * NR .. kk * NR + 8]; v128_load is unaligned.
+    unsafe {
+        let (ap, bp) = (a.as_ptr(), b.as_ptr());
+        for kk in 0..kc {
+            let b0 = v128_load(bp.add(kk * NR) as *const v128);
+            let b1 = v128_load(bp.add(kk * NR + 4) as *const v128);
+            for (r, acc) in acc.iter_mut().enumerate() {
+                let v = f32x4_splat(*ap.add(r * lda + kk));
+                acc[0] = f32x4_add(acc[0], f32x4_mul(v, b0));
+                acc[1] = f32x4_add(acc[1], f32x4_mul(v, b1));
+            }
+        }
+    }
+    for (r, acc) in acc.iter().enumerate() {
+        let mut sums = [0f32; NR];
+        // SAFETY: `sums` holds 8 f32, two v128.
+        unsafe {
+            v128_store(sums.as_mut_ptr() as *mut v128, acc[0]);
+            v128_store(sums.as_mut_ptr().add(4) as *mut v128, acc[1]);
+        }
+        for (y, s) in c[r * ldc..][..cols].iter_mut().zip(sums) {
+            *y += s;
+        }
+    }
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+fn tile<const R: usize>(a: &[f32], lda: usize, b: &[f32], kc: usize, c: &mut [f32], ldc: usize, cols: usize) {
+    let mut acc = [[0f32; NR]; R];
+    for kk in 0..kc {
+        let w = &b[kk * NR..][..NR];
+        for (r, acc) in acc.iter_mut().enumerate() {
+            let v = a[r * lda + kk];
+            for (s, &w) in acc.iter_mut().zip(w) {
+                *s += v * w;
+            }
+        }
+    }
+    for (r, acc) in acc.iter().enumerate() {
+        for (y, s) in c[r * ldc..][..cols].iter_mut().zip(acc) {
+            *y += s;
+        }
+    }
+}
+
+/// The op `Linear` applies to a (rows, k) input, holding its packed weight.
+pub struct PackedLinear<'a> {
+    pub packed: &'a [f32],
+    pub n: usize,
+    pub k: usize,
+}
+
+impl CustomOp1 for PackedLinear<'_> {
+    fn name(&self) -> &'static str {
+        "packed-linear"
+    }
+
+    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
+        let (m, k) = layout.shape().dims2()?;
+        let Some((start, end)) = layout.contiguous_offsets() else { bail!("packed-linear needs a contiguous input") };
+        if k != self.k {
+            bail!("packed-linear: input width {k}, weight width {}", self.k);
+        }
+        let x = &storage.as_slice::<f32>()?[start..end];
+        let mut out = vec![0f32; m * self.n];
+        matmul_packed(x, m, k, self.packed, self.n, &mut out);
+        Ok((CpuStorage::F32(out), Shape::from((m, self.n))))
+    }
+}
+
+/// x (m, k) W^T through `PackedLinear`; no gradient flows through it.
+pub fn linear_packed(x: &Tensor, packed: &[f32], n: usize) -> Result<Tensor> {
+    let (_, k) = x.dims2()?;
+    x.contiguous()?.apply_op1_no_bwd(&PackedLinear { packed, n, k })
+}
