@@ -23,10 +23,9 @@
 // repository. --trace also records one more run per root as a Chromium trace and prints each
 // thread's CPU time until ready (FILE gets the trace, suffixed with the root's index).
 
-import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { ROOT, launch } from '../tests/page/helpers.mjs';
+import { ROOT, launch, serve } from '../tests/page/helpers.mjs';
 
 const args = Object.fromEntries(process.argv.slice(2).reduce((pairs, a, i, all) => {
   if (a.startsWith('--')) pairs.push([a.slice(2), all[i + 1] === undefined || all[i + 1].startsWith('--') ? true : all[i + 1]]);
@@ -43,21 +42,6 @@ const median = (xs) => {
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 };
 
-function serve(root) {
-  const proc = spawn('python3', [path.join(ROOT, 'scripts/serve.py'), '--port', '0', '--root', root], {
-    env: { ...process.env, VLM_SERVE_QUIET: '1' },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  return new Promise((resolve, reject) => {
-    let buffered = '';
-    proc.stdout.on('data', (chunk) => {
-      buffered += chunk;
-      const m = buffered.match(/http:\/\/127\.0\.0\.1:\d+\//);
-      if (m) resolve({ url: m[0], close: () => proc.kill() });
-    });
-    proc.on('exit', (code) => reject(new Error(`server exited with ${code}`)));
-  });
-}
 
 // In the page before any of its scripts: the moment the status turns "ready", long tasks.
 function instrument() {

@@ -51,7 +51,7 @@ pub fn matmul_packed(x: &[f32], m: usize, k: usize, packed: &[f32], n: usize, ou
                     4 => tile::<4>(a, k, b, kc, c, n, cols),
                     3 => tile::<3>(a, k, b, kc, c, n, cols),
                     2 => tile::<2>(a, k, b, kc, c, n, cols),
-                    _ => tile::<1>(a, k, b, kc, c, n, cols),
+                    _ => row(a, b, kc, c, cols),
                 }
             }
         }
@@ -91,6 +91,48 @@ fn tile<const R: usize>(a: &[f32], lda: usize, b: &[f32], kc: usize, c: &mut [f3
             *y += s;
         }
     }
+}
+
+/// `tile` for a single row (a decode step's product): four sets of accumulators take turns over
+/// k, so that four additions are in flight instead of one chain waiting on each.
+#[cfg(target_arch = "wasm32")]
+#[inline(always)]
+fn row(a: &[f32], b: &[f32], kc: usize, c: &mut [f32], cols: usize) {
+    use core::arch::wasm32::*;
+    assert!(kc > 0 && a.len() >= kc && b.len() >= kc * NR && c.len() >= cols);
+    let mut acc = [[f32x4_splat(0.0); 2]; 4];
+    let step = |acc: &mut [v128; 2], kk: usize| {
+        // SAFETY: kk < kc, and the assert above bounds a[kk] and b[kk * NR .. kk * NR + 8].
+        unsafe {
+            let v = f32x4_splat(*a.get_unchecked(kk));
+            let bp = b.as_ptr().add(kk * NR);
+            acc[0] = f32x4_add(acc[0], f32x4_mul(v, v128_load(bp as *const v128)));
+            acc[1] = f32x4_add(acc[1], f32x4_mul(v, v128_load(bp.add(4) as *const v128)));
+        }
+    };
+    let whole = kc - kc % 4;
+    for kk in (0..whole).step_by(4) {
+        for (u, acc) in acc.iter_mut().enumerate() {
+            step(acc, kk + u);
+        }
+    }
+    for kk in whole..kc {
+        step(&mut acc[0], kk);
+    }
+    let mut sums = [0f32; NR];
+    for half in 0..2 {
+        let total = f32x4_add(f32x4_add(acc[0][half], acc[1][half]), f32x4_add(acc[2][half], acc[3][half]));
+        // SAFETY: `sums` holds 8 f32, two v128.
+        unsafe { v128_store(sums.as_mut_ptr().add(4 * half) as *mut v128, total) };
+    }
+    for (y, s) in c[..cols].iter_mut().zip(sums) {
+        *y += s;
+    }
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+fn row(a: &[f32], b: &[f32], kc: usize, c: &mut [f32], cols: usize) {
+    tile::<1>(a, 0, b, kc, c, 0, cols)
 }
 
 #[cfg(not(target_arch = "wasm32"))]

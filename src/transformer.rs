@@ -55,9 +55,13 @@ impl Linear {
         &self.weight
     }
 
-    /// x (rows, in) W^T: `simd_matmul` in the browser when no gradient is wanted, else candle's.
+    /// x (rows, in) W^T: `simd_matmul` in the browser when no gradient is wanted and there are
+    /// rows enough to fill its tiles, else candle's.
     fn product(&self, x: &Tensor) -> Result<Tensor> {
-        if cfg!(target_arch = "wasm32") && !wants_gradient(&[x, &self.weight]) && x.dtype() == candle_core::DType::F32 {
+        // A decode step's single row stays with candle: its product is a pass over the weights,
+        // and gemm's was faster there (bench/ab_stages.mjs: 16.6 against 19.1 ms a `seed` token).
+        let rows = x.dim(0)?;
+        if cfg!(target_arch = "wasm32") && rows >= 4 && !wants_gradient(&[x, &self.weight]) && x.dtype() == candle_core::DType::F32 {
             if self.packed.get().is_none() {
                 let (n, k) = self.weight.dims2()?;
                 let w: Vec<f32> = self.weight.to_dtype(candle_core::DType::F32)?.flatten_all()?.to_vec1()?;

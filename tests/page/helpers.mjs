@@ -11,8 +11,9 @@ export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '
 export const OUT = path.join(ROOT, 'tests/page/out');
 mkdirSync(OUT, { recursive: true });
 
-export async function serve() {
-  const proc = spawn('python3', [path.join(ROOT, 'scripts/serve.py'), '--port', '0'], {
+/// Serves `root` (this repository unless given) on a free port: { url, close }.
+export async function serve(root = ROOT) {
+  const proc = spawn('python3', [path.join(ROOT, 'scripts/serve.py'), '--port', '0', '--root', root], {
     env: { ...process.env, VLM_SERVE_QUIET: '1' },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
