@@ -8,22 +8,14 @@
 
 import path from 'node:path';
 import { ROOT, launch, serve } from '../tests/page/helpers.mjs';
+import { args, median } from './cli.mjs';
 
-const args = Object.fromEntries(process.argv.slice(2).reduce((pairs, a, i, all) => {
-  if (a.startsWith('--')) pairs.push([a.slice(2), all[i + 1] === undefined || all[i + 1].startsWith('--') ? true : all[i + 1]]);
-  return pairs;
-}, []));
 if (!args.roots) throw new Error('usage: node bench/ab_stages.mjs --roots DIR_A,DIR_B [--preset seed] [--rounds 4] [--runs 3]');
 const ROOTS = String(args.roots).split(',').map((r) => path.resolve(r));
 const PRESET = args.preset ?? 'seed';
 const ROUNDS = Number(args.rounds ?? 4);
 const RUNS = Number(args.runs ?? 3);
 
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
 
 
 const STAGES = {

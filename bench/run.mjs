@@ -17,13 +17,10 @@ import { gzipSync } from 'node:zlib';
 import os from 'node:os';
 import path from 'node:path';
 import { ROOT, serve, launch } from '../tests/page/helpers.mjs';
+import { args, median } from './cli.mjs';
 import { firefox } from './firefox.mjs';
 import { wasmSize } from './wasm_size.mjs';
 
-const args = Object.fromEntries(process.argv.slice(2).reduce((pairs, a, i, all) => {
-  if (a.startsWith('--')) pairs.push([a.slice(2), all[i + 1] === undefined || all[i + 1].startsWith('--') ? true : all[i + 1]]);
-  return pairs;
-}, []));
 const SETS = Number(args.sets ?? 3);
 const RUNS = Number(args.runs ?? 5);
 const WARMUP = Number(args.warmup ?? 1);
@@ -33,11 +30,6 @@ const NATIVE = args.native;
 const MODELS = path.join(ROOT, 'bench/out/models');
 const log = (...a) => console.log('[bench]', ...a);
 
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
 const sum = (xs) => xs.reduce((a, b) => a + b, 0);
 
 // samples[key] = { meta, sets: [[run values of set 0], [set 1], ...] }

@@ -109,13 +109,13 @@ pub fn vision(run: &Run, o: StageOptions) -> Result<()> {
         phrase_sets.push((phrase_features(&vlm.llm, &run.tokenizer, lang, &appearance_phrases(lang), n)?, 0));
         phrase_sets.push((phrase_features(&vlm.llm, &run.tokenizer, lang, &shape_phrases(lang), n)?, 1));
     }
+    let grid = run.config.patch_grid();
     let mut seeds = (SEED_BASE[0]..).map(Scene::generate).filter(|s| s.objects.len() >= o.min_objects);
     for step in 0..o.steps {
         let scenes: Vec<Scene> = seeds.by_ref().take(o.batch).collect();
         let langs: Vec<Lang> = scenes.iter().map(|_| random_lang(&mut rng)).collect();
         let captions = caption_batch(run, &scenes, |i| langs[i])?;
         let images: Vec<_> = scenes.iter().map(Scene::to_prepared_image).collect();
-        let grid = run.config.patch_grid();
         let dropping = o.keep > 0 && o.keep < n && step < o.steps - o.steps / 10;
         let (vision, patch_features) = if dropping {
             let keep = kept_sets(&grid, &scenes, o.keep, &mut rng);
