@@ -228,6 +228,7 @@ impl ProjectorTrainer {
             }
         }
         weights::init_seeded_where(&varmap, options.seed, Part::Projector.prefix())?;
+        weights::zero_projector_neighbours(&varmap, &config)?;
         let model = PartlyFrozen::new(&config, &varmap, &Self::trainable_parts(options), device)?;
         let optimizer = model.optimizer(options.lr)?;
         Ok((config, varmap, model, optimizer))

@@ -60,6 +60,26 @@ pub fn init_seeded_where(varmap: &VarMap, seed: u64, prefix: &str) -> Result<()>
     Ok(())
 }
 
+/// A 3x3 projector (`mlp2x_gelu_3x3`) starts as the plain `mlp2x_gelu`: the columns of its first
+/// layer that read the 8 neighbours are set to 0, those of the patch itself keep their values.
+/// Each token first carries its own patch only, as in the other kinds, and takes in its
+/// neighbours as far as training finds them useful; drawn at random like the rest, the 8
+/// neighbours would outweigh the patch itself 8 to 1 from the first step.
+pub fn zero_projector_neighbours(varmap: &VarMap, config: &Config) -> Result<()> {
+    if config.projector.kind != crate::config::ProjectorKind::Mlp2xGelu3x3 {
+        return Ok(());
+    }
+    let data = varmap.data().lock().expect("the VarMap lock is never poisoned");
+    let Some(fc1) = data.get("projector.fc1.weight") else { return Ok(()) };
+    let (_, cols) = fc1.dims2()?;
+    let width = cols / 9;
+    let mut keep = vec![0f32; cols];
+    keep[4 * width..5 * width].fill(1.0); // the 5th of the 9, the patch itself
+    let mask = Tensor::from_vec(keep, (1, cols), fc1.device())?;
+    fc1.set(&fc1.as_tensor().broadcast_mul(&mask)?.contiguous()?)?;
+    Ok(())
+}
+
 /// The vision encoder's starting positions (1 + patches rows of `width`): the fixed 2-D sine-cosine
 /// table of MAE (He et al., 2022), a row of zeros for CLS. Half the columns encode the patch's
 /// row, half its column, each as sines and cosines at geometric frequencies, so from the first

@@ -156,6 +156,27 @@ fn the_hierarchical_stem_reads_each_patch_alone_and_all_of_it() {
 }
 
 #[test]
+fn a_seeded_3x3_projector_starts_as_the_plain_mlp() {
+    let mut config = Config::micro(263);
+    config.projector.kind = ProjectorKind::Mlp2xGelu3x3;
+    let varmap = VarMap::new();
+    vlm_explainer::vlm::Vlm::new(&config, candle_nn::VarBuilder::from_varmap(&varmap, DType::F32, &CPU)).unwrap();
+    weights::init_seeded(&varmap, 7).unwrap();
+    weights::zero_projector_neighbours(&varmap, &config).unwrap();
+    let fc1 = varmap.data().lock().unwrap()["projector.fc1.weight"].as_tensor().clone();
+    let dv = config.vision.width;
+    for slot in 0..9 {
+        let block: Vec<f32> = fc1.narrow(1, slot * dv, dv).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+        let nonzero = block.iter().filter(|&&v| v != 0.0).count();
+        if slot == 4 {
+            assert_eq!(nonzero, block.len(), "the patch's own columns keep their seeded values");
+        } else {
+            assert_eq!(nonzero, 0, "neighbour {slot}'s columns start at 0");
+        }
+    }
+}
+
+#[test]
 fn the_3x3_projector_reads_each_patch_and_its_8_neighbours_only() {
     let (dv, dt) = (12, 8);
     let varmap = VarMap::new();

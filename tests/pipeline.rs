@@ -6,10 +6,14 @@ use std::collections::HashMap;
 use std::fs;
 use std::path::Path;
 
-use candle_core::{Device, Tensor};
+use candle_core::{DType, Device, Tensor};
+use candle_nn::VarBuilder;
+use vlm_explainer::batch::pixels;
 use vlm_explainer::pipeline::run::Run;
 use vlm_explainer::pipeline::stages::{self, StageOptions};
+use vlm_explainer::shapes_world::Scene;
 use vlm_explainer::tokenizer_train::{shapes_world_corpus, train_bpe};
+use vlm_explainer::vlm::Vlm;
 use vlm_explainer::Config;
 
 fn losses(dir: &Path, stage: &str) -> Vec<f32> {
@@ -60,6 +64,13 @@ fn each_stage_lowers_its_loss_and_frozen_parts_stay_bit_identical() {
     }
     let (a, b, c, d) = (checkpoint(&dir, "a"), checkpoint(&dir, "b"), checkpoint(&dir, "c"), checkpoint(&dir, "d"));
     assert!(unchanged(&b, &a, "llm."), "stage a changed the locked LLM");
+    // The frozen encoder's output is standardised per channel over the scenes that set it.
+    let vlm = Vlm::new(&run.config, VarBuilder::from_tensors(a.clone(), DType::F32, &Device::Cpu)).unwrap();
+    let images: Vec<_> = stages::standardize_seeds().map(|s| Scene::generate(s).to_prepared_image()).collect();
+    let features = vlm.encode_image(&pixels(&images, &Device::Cpu).unwrap(), false).unwrap().patch_features.flatten_to(1).unwrap();
+    let (mean, var): (Vec<f32>, Vec<f32>) = (features.mean(0).unwrap().to_vec1().unwrap(), features.var(0).unwrap().to_vec1().unwrap());
+    assert!(mean.iter().all(|m| m.abs() < 1e-3), "channel means after stage a: {mean:?}");
+    assert!(var.iter().all(|v| (v - 1.0).abs() < 1e-2), "channel variances after stage a: {var:?}");
     assert!(!unchanged(&b, &a, "vision_encoder."), "stage a did not train the vision encoder");
     assert!(unchanged(&a, &c, "vision_encoder."), "stage c changed the frozen vision encoder");
     assert!(unchanged(&a, &c, "llm."), "stage c changed the frozen LLM");

@@ -49,6 +49,7 @@ impl Run {
         Vlm::new(&self.config, vb.clone())?;
         ClipHeads::new(self.config.vision.width, self.config.llm.width, vb.pp("clip"))?;
         weights::init_seeded(&varmap, 0)?;
+        weights::zero_projector_neighbours(&varmap, &self.config)?;
         if let Some(stage) = stage {
             let path = self.path(&format!("stage_{stage}.safetensors"));
             varmap.load(&path).map_err(|e| io_err(&path, format!("{e} (run stage {stage} first)")))?;
