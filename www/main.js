@@ -343,6 +343,7 @@ async function loadModel(request = { preset: $('preset-switch').value }, { rerun
     fillTasks();
     showCounts(modelInfo.counts);
     showModelLabel(modelInfo.label);
+    showTruth();
     renderProjectorSource();
   } catch (e) {
     showError(e.message);
@@ -529,6 +530,7 @@ async function acceptFile(file) {
   if (!file) return;
   mark('vlm:file-accepted');
   state.scene = null;
+  state.ownImage = true;
   showTruth();
   // The last run's outcome goes at once, not after the file is read.
   clearError();
@@ -599,8 +601,14 @@ $('scene-button').addEventListener('click', async () => {
   }
 });
 
+// Under the image: what a ShapesWorld scene shows, or, for any other image given to a model
+// trained on ShapesWorld, that its answer can only be in ShapesWorld's words.
 function showTruth() {
-  $('scene-truth').textContent = state.scene ? t('truth', state.scene[`caption_${getLang()}`]) : '';
+  const trainedOnShapes = /^shapesworld/.test(state.config?.name ?? '');
+  let text = '';
+  if (state.scene) text = t('truth', state.scene[`caption_${getLang()}`]);
+  else if (state.ownImage && trainedOnShapes) text = t('not_a_scene');
+  $('scene-truth').textContent = text;
 }
 
 const TASKS = ['caption', 'colour', 'where', 'count', 'exists', 'free'];

@@ -20,6 +20,8 @@ test('a dropped PNG goes through every stage and the page shows each', async () 
   await waitForRun(page);
   assert.equal(await page.locator('[data-testid="error"]').isHidden(), true);
   assert.ok(await page.locator('#generated-tokens > button').count() > 0, 'the generated tokens are shown');
+  // The fixture is no ShapesWorld scene, and the page says what that means for this model's answer.
+  assert.match(await page.locator('#scene-truth').textContent(), /^Not a ShapesWorld scene/);
 
   // Every stage's shape, from the model's own tensors.
   const text = (id) => page.locator(`#${id}`).textContent();
