@@ -116,9 +116,23 @@ pub fn train_step_packed(
     patch_features: &Tensor,
     batch: &PackedBatch,
 ) -> Result<f32> {
+    train_step_packed_split(model, &mut [optimizer], patch_features, batch)
+}
+
+/// `train_step_packed` with the trainable weights split among several optimisers (each over its
+/// own variables, with its own learning rate): one backward pass, then a step of each.
+pub fn train_step_packed_split(
+    model: &PartlyFrozen,
+    optimizers: &mut [&mut AdamW],
+    patch_features: &Tensor,
+    batch: &PackedBatch,
+) -> Result<f32> {
     let image_tokens = model.vlm.project(patch_features)?;
     let loss = model.vlm.packed_text_loss(&image_tokens, batch)?;
-    optimizer.backward_step(&loss)?;
+    let grads = loss.backward()?;
+    for optimizer in optimizers.iter_mut() {
+        optimizer.step(&grads)?;
+    }
     loss.to_scalar::<f32>()
 }
 

@@ -52,6 +52,9 @@ struct Stage {
     /// Stage d: questions packed with each image's two captions.
     #[arg(long)]
     questions: Option<usize>,
+    /// Stage d: the projector's learning rate, if not the LLM's (`--lr`).
+    #[arg(long)]
+    projector_lr: Option<f64>,
 }
 
 #[derive(Subcommand)]
@@ -93,10 +96,10 @@ enum Command {
 /// but its last tenth of steps: 1.7x the images per second. Stage d's rows each pack 8 turns
 /// about one image (both captions and 6 questions).
 const DEFAULTS: [StageOptions; 4] = [
-    StageOptions { steps: 800, batch: 16, lr: 2e-3, pool: 0, keep: 98, min_objects: 0, questions: 3 },
-    StageOptions { steps: 600, batch: 32, lr: 2e-3, pool: 0, keep: 0, min_objects: 0, questions: 3 },
-    StageOptions { steps: 100, batch: 16, lr: 2e-3, pool: 1000, keep: 0, min_objects: 0, questions: 3 },
-    StageOptions { steps: 1200, batch: 16, lr: 2e-3, pool: 4000, keep: 0, min_objects: 0, questions: 6 },
+    StageOptions { steps: 1200, batch: 16, lr: 2e-3, pool: 0, keep: 98, min_objects: 0, questions: 3, projector_lr: None },
+    StageOptions { steps: 600, batch: 32, lr: 2e-3, pool: 0, keep: 0, min_objects: 0, questions: 3, projector_lr: None },
+    StageOptions { steps: 100, batch: 16, lr: 2e-3, pool: 1000, keep: 0, min_objects: 0, questions: 3, projector_lr: None },
+    StageOptions { steps: 1200, batch: 16, lr: 2e-3, pool: 4000, keep: 0, min_objects: 0, questions: 6, projector_lr: None },
 ];
 
 fn options(stage: &Stage, defaults: StageOptions) -> StageOptions {
@@ -108,6 +111,7 @@ fn options(stage: &Stage, defaults: StageOptions) -> StageOptions {
         keep: stage.keep.unwrap_or(defaults.keep),
         min_objects: stage.min_objects.unwrap_or(defaults.min_objects),
         questions: stage.questions.unwrap_or(defaults.questions),
+        projector_lr: stage.projector_lr.or(defaults.projector_lr),
     }
 }
 

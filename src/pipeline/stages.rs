@@ -21,7 +21,7 @@ use crate::clip::{
 };
 use crate::sampling::Rng;
 use crate::shapes_world::{Lang, Sample, Scene};
-use crate::training::{adamw, train_step_packed, Part, PartlyFrozen};
+use crate::training::{adamw, train_step_packed_split, Part, PartlyFrozen};
 use crate::vlm::Vlm;
 
 #[derive(Debug, Clone, Copy)]
@@ -39,6 +39,8 @@ pub struct StageOptions {
     pub min_objects: usize,
     /// Stage d: questions packed with each image's two captions in a row.
     pub questions: usize,
+    /// Stage d: the projector's learning rate when it is not `lr` (the LLM's).
+    pub projector_lr: Option<f64>,
 }
 
 /// Each stage draws its training scenes from its own range of seeds, far below the held-out ones.
@@ -307,7 +309,14 @@ fn connect(run: &Run, o: StageOptions, stage: char) -> Result<()> {
     let varmap = run.varmap(Some(from))?;
     let model = PartlyFrozen::new(&run.config, &varmap, trainable, &run.device)?;
     let (scenes, features, pool_seconds) = feature_pool(&model.vlm, run, seed_base..seed_base + o.pool as u64)?;
-    let mut opt = model.optimizer(o.lr)?;
+    // The projector and the LLM each have their own AdamW, so that each can have its own rate.
+    let (projector_vars, llm_vars): (Vec<_>, Vec<_>) =
+        model.trainable.iter().cloned().partition(|(name, _)| Part::of(name) == Some(Part::Projector));
+    let projector_lr = o.projector_lr.unwrap_or(o.lr);
+    let mut opts = vec![(adamw(&projector_vars, projector_lr)?, projector_lr)];
+    if !llm_vars.is_empty() {
+        opts.push((adamw(&llm_vars, o.lr)?, o.lr));
+    }
     let mut rng = Rng::new(3);
     let mut log = LossLog::new(&run.path(&format!("loss_{stage}.csv")), o.steps, title)?;
     for step in 0..o.steps {
@@ -317,8 +326,10 @@ fn connect(run: &Run, o: StageOptions, stage: char) -> Result<()> {
         let rows: Vec<Vec<&Sample>> = conversations.iter().map(|c| c.iter().collect()).collect();
         let batch = PackedBatch::new(&run.tokenizer, &rows, model.vlm.num_image_tokens(), run.config.llm.max_seq_len, &run.device)?;
         let picked = features.index_select(&Tensor::new(picks.as_slice(), &run.device)?, 0)?;
-        opt.set_learning_rate(lr_at(step, o.steps, o.lr));
-        let loss = train_step_packed(&model, &mut opt, &picked, &batch)?;
+        for (opt, lr) in &mut opts {
+            opt.set_learning_rate(lr_at(step, o.steps, *lr));
+        }
+        let loss = train_step_packed_split(&model, &mut opts.iter_mut().map(|(opt, _)| opt).collect::<Vec<_>>(), &picked, &batch)?;
         log.step(step, loss)?;
     }
     let seconds = log.finish()?;
