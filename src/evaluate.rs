@@ -29,6 +29,12 @@ pub struct LangScores {
     pub attributes: f64,
     pub questions: usize,
     pub qa_accuracy: f64,
+    /// Shape accuracy over the big objects drawn, and over the small ones.
+    pub shape_big: f64,
+    pub shape_small: f64,
+    /// How often each shape drawn (row, `Shape::ALL` order) was said to be each shape (column),
+    /// over the objects a caption names in the right place of its list.
+    pub shape_confusion: [[usize; 5]; 5],
 }
 
 /// Counts behind `LangScores`, one language at a time.
@@ -44,6 +50,9 @@ pub struct Tally {
     count: usize,
     questions: usize,
     answered: usize,
+    /// (right, all) shapes of big objects, then of small ones.
+    shape_by_size: [(usize, usize); 2],
+    shape_confusion: [[usize; 5]; 5],
 }
 
 impl Tally {
@@ -62,6 +71,9 @@ impl Tally {
             attributes: (shape + colour + size + position) / 4.0,
             questions: self.questions,
             qa_accuracy: r(self.answered, self.questions),
+            shape_big: r(self.shape_by_size[0].0, self.shape_by_size[0].1),
+            shape_small: r(self.shape_by_size[1].0, self.shape_by_size[1].1),
+            shape_confusion: self.shape_confusion,
         }
     }
 
@@ -73,8 +85,13 @@ impl Tally {
         let parsed = parse_caption(generated, lang).unwrap_or_default();
         self.count += usize::from(parsed.len() == scene.objects.len());
         // Objects are listed in reading order, so the i-th said is compared with the i-th drawn.
+        for truth in &scene.objects {
+            self.shape_by_size[truth.size as usize].1 += 1;
+        }
         for (truth, said) in scene.objects.iter().zip(&parsed) {
             self.shape += usize::from(truth.shape == said.shape);
+            self.shape_by_size[truth.size as usize].0 += usize::from(truth.shape == said.shape);
+            self.shape_confusion[truth.shape as usize][said.shape as usize] += 1;
             self.colour += usize::from(truth.colour == said.colour);
             self.size += usize::from(truth.size == said.size);
             self.position += usize::from(truth.cell == said.cell);

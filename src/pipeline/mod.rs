@@ -167,6 +167,15 @@ fn print_table(scores: &[(Lang, LangScores)]) {
             s.questions, p(s.qa_accuracy)
         );
     }
+    let names: Vec<&str> = crate::shapes_world::Shape::ALL.iter().map(|s| s.name(Lang::En)).collect();
+    for (lang, s) in scores {
+        let lang = if *lang == Lang::En { "en" } else { "zh" };
+        println!("\nshape, {lang}: big objects {:.1}%, small {:.1}%; drawn (rows) and said (columns):", s.shape_big * 100.0, s.shape_small * 100.0);
+        println!("| | {} |", names.join(" | "));
+        for (name, row) in names.iter().zip(&s.shape_confusion) {
+            println!("| {name} | {} |", row.iter().map(|n| n.to_string()).collect::<Vec<_>>().join(" | "));
+        }
+    }
 }
 
 fn ship(run: &Run, out: &Path) -> Result<()> {
