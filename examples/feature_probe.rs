@@ -8,7 +8,9 @@
 //!   pools them (and as an attention head's weighted mean would);
 //! - `window`: the 3x3 patch features around its centre side by side, their arrangement kept (what
 //!   the 3x3 projector reads);
-//! - `stem`: `pooled`, but of the stem's tokens, before any transformer layer.
+//! - `stem`: `pooled`, but of the stem's tokens, before any transformer layer;
+//! - `projected`: `pooled`, but of the image tokens the projector makes of the patch features
+//!   (what the LLM receives; give a stage whose projector is trained, c or d).
 use candle_core::{DType, Result, Tensor, D};
 use candle_nn::{Optimizer, VarBuilder, VarMap};
 use vlm_explainer::batch::pixels;
@@ -27,6 +29,8 @@ fn regions(run: &Run, vlm: &Vlm, scenes: &[Scene], read: &str) -> Result<(Tensor
         let x = pixels(&images, &run.device)?;
         let features = if read == "stem" {
             vlm.vision_encoder.embed_patches(&x)?
+        } else if read == "projected" {
+            vlm.project(&vlm.encode_image(&x, false)?.patch_features)?
         } else {
             vlm.encode_image(&x, false)?.patch_features
         };
@@ -67,10 +71,10 @@ fn probe(train: &Tensor, train_y: &[u32], test: &Tensor, classes: usize) -> Resu
 
 fn main() -> Result<()> {
     let mut args = std::env::args().skip(1);
-    let dir = args.next().expect("usage: feature_probe runs/NAME [stage|none] [pooled|window|stem]");
+    let dir = args.next().expect("usage: feature_probe runs/NAME [stage|none] [pooled|window|stem|projected]");
     let stage = args.next().unwrap_or_else(|| "a".into());
     let read = args.next().unwrap_or_else(|| "pooled".into());
-    assert!(["pooled", "window", "stem"].contains(&read.as_str()), "read: pooled, window or stem");
+    assert!(["pooled", "window", "stem", "projected"].contains(&read.as_str()), "read: pooled, window, stem or projected");
     let run = Run::open(std::path::Path::new(&dir))?;
     let varmap = run.varmap((stage != "none").then_some(stage.as_str()))?;
     let vlm = Vlm::new(&run.config, VarBuilder::from_varmap(&varmap, DType::F32, &run.device))?;

@@ -156,7 +156,7 @@ pub fn shape_phrases(lang: Lang) -> Vec<String> {
 
 /// The patches whose centres lie in `object`'s box centred at (cx, cy), and always the patch under
 /// the centre itself: the patches a region loss reads for that object.
-fn patches_under(grid: &PatchGrid, object: &Object, (cx, cy): (f32, f32)) -> Vec<usize> {
+pub fn patches_under(grid: &PatchGrid, object: &Object, (cx, cy): (f32, f32)) -> Vec<usize> {
     let r = object.size.radius();
     let centre = |p: usize| (p * grid.patch_size) as f32 + grid.patch_size as f32 / 2.0;
     let under = grid.at_pixel(cx as usize, cy as usize);
