@@ -35,6 +35,8 @@ pub struct LangScores {
     /// How often each shape drawn (row, `Shape::ALL` order) was said to be each shape (column),
     /// over the objects a caption names in the right place of its list.
     pub shape_confusion: [[usize; 5]; 5],
+    /// The same for colour (`Colour::ALL` order).
+    pub colour_confusion: [[usize; 6]; 6],
 }
 
 /// Counts behind `LangScores`, one language at a time.
@@ -53,6 +55,7 @@ pub struct Tally {
     /// (right, all) shapes of big objects, then of small ones.
     shape_by_size: [(usize, usize); 2],
     shape_confusion: [[usize; 5]; 5],
+    colour_confusion: [[usize; 6]; 6],
 }
 
 impl Tally {
@@ -74,6 +77,7 @@ impl Tally {
             shape_big: r(self.shape_by_size[0].0, self.shape_by_size[0].1),
             shape_small: r(self.shape_by_size[1].0, self.shape_by_size[1].1),
             shape_confusion: self.shape_confusion,
+            colour_confusion: self.colour_confusion,
         }
     }
 
@@ -92,6 +96,7 @@ impl Tally {
             self.shape += usize::from(truth.shape == said.shape);
             self.shape_by_size[truth.size as usize].0 += usize::from(truth.shape == said.shape);
             self.shape_confusion[truth.shape as usize][said.shape as usize] += 1;
+            self.colour_confusion[truth.colour as usize][said.colour as usize] += 1;
             self.colour += usize::from(truth.colour == said.colour);
             self.size += usize::from(truth.size == said.size);
             self.position += usize::from(truth.cell == said.cell);

@@ -167,14 +167,20 @@ fn print_table(scores: &[(Lang, LangScores)]) {
             s.questions, p(s.qa_accuracy)
         );
     }
-    let names: Vec<&str> = crate::shapes_world::Shape::ALL.iter().map(|s| s.name(Lang::En)).collect();
+    let shapes: Vec<&str> = crate::shapes_world::Shape::ALL.iter().map(|s| s.name(Lang::En)).collect();
+    let colours: Vec<&str> = crate::shapes_world::Colour::ALL.iter().map(|c| c.name(Lang::En)).collect();
+    let confusion = |names: &[&str], rows: &mut dyn Iterator<Item = Vec<usize>>| {
+        println!("| | {} |", names.join(" | "));
+        for (name, row) in names.iter().zip(rows) {
+            println!("| {name} | {} |", row.iter().map(|n| n.to_string()).collect::<Vec<_>>().join(" | "));
+        }
+    };
     for (lang, s) in scores {
         let lang = if *lang == Lang::En { "en" } else { "zh" };
         println!("\nshape, {lang}: big objects {:.1}%, small {:.1}%; drawn (rows) and said (columns):", s.shape_big * 100.0, s.shape_small * 100.0);
-        println!("| | {} |", names.join(" | "));
-        for (name, row) in names.iter().zip(&s.shape_confusion) {
-            println!("| {name} | {} |", row.iter().map(|n| n.to_string()).collect::<Vec<_>>().join(" | "));
-        }
+        confusion(&shapes, &mut s.shape_confusion.iter().map(|r| r.to_vec()));
+        println!("\ncolour, {lang}: drawn (rows) and said (columns):");
+        confusion(&colours, &mut s.colour_confusion.iter().map(|r| r.to_vec()));
     }
 }
 
