@@ -169,18 +169,20 @@ fn print_table(scores: &[(Lang, LangScores)]) {
     }
     let shapes: Vec<&str> = crate::shapes_world::Shape::ALL.iter().map(|s| s.name(Lang::En)).collect();
     let colours: Vec<&str> = crate::shapes_world::Colour::ALL.iter().map(|c| c.name(Lang::En)).collect();
-    let confusion = |names: &[&str], rows: &mut dyn Iterator<Item = Vec<usize>>| {
-        println!("| | {} |", names.join(" | "));
-        for (name, row) in names.iter().zip(rows) {
-            println!("| {name} | {} |", row.iter().map(|n| n.to_string()).collect::<Vec<_>>().join(" | "));
-        }
-    };
     for (lang, s) in scores {
         let lang = if *lang == Lang::En { "en" } else { "zh" };
         println!("\nshape, {lang}: big objects {:.1}%, small {:.1}%; drawn (rows) and said (columns):", s.shape_big * 100.0, s.shape_small * 100.0);
-        confusion(&shapes, &mut s.shape_confusion.iter().map(|r| r.to_vec()));
+        print_confusion(&shapes, &s.shape_confusion);
         println!("\ncolour, {lang}: drawn (rows) and said (columns):");
-        confusion(&colours, &mut s.colour_confusion.iter().map(|r| r.to_vec()));
+        print_confusion(&colours, &s.colour_confusion);
+    }
+}
+
+/// A confusion matrix as a markdown table: drawn (rows) x said (columns), both in `names` order.
+fn print_confusion<const N: usize>(names: &[&str], rows: &[[usize; N]]) {
+    println!("| | {} |", names.join(" | "));
+    for (name, row) in names.iter().zip(rows) {
+        println!("| {name} | {} |", row.iter().map(|n| n.to_string()).collect::<Vec<_>>().join(" | "));
     }
 }
 

@@ -178,14 +178,8 @@ pub fn standardize_seeds() -> std::ops::Range<u64> {
 /// and of the page's training panel, starts from features whose channels all vary alike, instead
 /// of channel means up to 3.7 beside spreads as small as 0.2.
 fn standardize_features(run: &Run, vlm: &Vlm, varmap: &candle_nn::VarMap) -> Result<()> {
-    let scenes: Vec<Scene> = standardize_seeds().map(Scene::generate).collect();
-    let mut chunks = Vec::new();
-    for chunk in scenes.chunks(32) {
-        let images: Vec<_> = chunk.iter().map(Scene::to_prepared_image).collect();
-        let features = vlm.encode_image(&pixels(&images, &run.device)?, false)?.patch_features.detach();
-        chunks.push(features.flatten_to(1)?);
-    }
-    let all = Tensor::cat(&chunks, 0)?; // (scenes x 196, D_v)
+    let (_, features, _) = feature_pool(vlm, run, standardize_seeds())?;
+    let all = features.flatten_to(1)?; // (scenes x 196, D_v)
     let mean = all.mean(0)?;
     let std = (all.var(0)? + 1e-5)?.sqrt()?;
     let data = varmap.data().lock().expect("the VarMap lock is never poisoned");
