@@ -10,7 +10,10 @@
 //!   the 3x3 projector reads);
 //! - `stem`: `pooled`, but of the stem's tokens, before any transformer layer;
 //! - `projected`: `pooled`, but of the image tokens the projector makes of the patch features
-//!   (what the LLM receives; give a stage whose projector is trained, c or d).
+//!   (what the LLM receives; give a stage whose projector is trained, c or d);
+//! - `leak`: `pooled`, but each object of a crowded scene gets the region of the next object of
+//!   its scene: its "with others" accuracy is how much of an object's attributes spread to the
+//!   patches of another object (chance if features stay local).
 use candle_core::{DType, Result, Tensor, D};
 use candle_nn::{Optimizer, VarBuilder, VarMap};
 use vlm_explainer::batch::pixels;
@@ -45,7 +48,19 @@ fn regions(run: &Run, vlm: &Vlm, scenes: &[Scene], read: &str) -> Result<(Tensor
                 }
             }
         } else {
-            chunks.push(object_regions(&features.detach(), &grid, chunk)?);
+            let pooled = object_regions(&features.detach(), &grid, chunk)?;
+            if read == "leak" {
+                let mut first = 0;
+                for scene in chunk {
+                    let n = scene.objects.len();
+                    for i in 0..n {
+                        chunks.push(pooled.narrow(0, first + (i + 1) % n, 1)?);
+                    }
+                    first += n;
+                }
+            } else {
+                chunks.push(pooled);
+            }
         }
     }
     Ok((Tensor::cat(&chunks, 0)?, scenes.iter().flat_map(|s| s.objects.clone()).collect()))
@@ -71,10 +86,10 @@ fn probe(train: &Tensor, train_y: &[u32], test: &Tensor, classes: usize) -> Resu
 
 fn main() -> Result<()> {
     let mut args = std::env::args().skip(1);
-    let dir = args.next().expect("usage: feature_probe runs/NAME [stage|none] [pooled|window|stem|projected]");
+    let dir = args.next().expect("usage: feature_probe runs/NAME [stage|none] [pooled|window|stem|projected|leak]");
     let stage = args.next().unwrap_or_else(|| "a".into());
     let read = args.next().unwrap_or_else(|| "pooled".into());
-    assert!(["pooled", "window", "stem", "projected"].contains(&read.as_str()), "read: pooled, window, stem or projected");
+    assert!(["pooled", "window", "stem", "projected", "leak"].contains(&read.as_str()), "read: pooled, window, stem, projected or leak");
     let run = Run::open(std::path::Path::new(&dir))?;
     let varmap = run.varmap((stage != "none").then_some(stage.as_str()))?;
     let vlm = Vlm::new(&run.config, VarBuilder::from_varmap(&varmap, DType::F32, &run.device))?;
@@ -82,6 +97,8 @@ fn main() -> Result<()> {
     let test_scenes: Vec<Scene> = (0..500u64).map(|i| Scene::generate((1 << 40) + i)).collect();
     let (train, train_objects) = regions(&run, &vlm, &train_scenes, &read)?;
     let (test, test_objects) = regions(&run, &vlm, &test_scenes, &read)?;
+    // Whether each held-out object shares its scene: binding shows there, not alone.
+    let crowded: Vec<bool> = test_scenes.iter().flat_map(|s| vec![s.objects.len() > 1; s.objects.len()]).collect();
     type Label = fn(&Object) -> u32;
     let attributes: [(&str, Label, usize); 3] = [
         ("shape", |o| o.shape as u32, 5),
@@ -92,12 +109,14 @@ fn main() -> Result<()> {
     for (name, label, classes) in attributes {
         let ty: Vec<u32> = train_objects.iter().map(label).collect();
         let pred = probe(&train, &ty, &test, classes)?;
-        let accuracy = |keep: &dyn Fn(&Object) -> bool| {
-            let kept: Vec<bool> = test_objects.iter().zip(&pred).filter(|(o, _)| keep(o)).map(|(o, &p)| label(o) == p).collect();
+        let accuracy = |keep: &dyn Fn(&Object, bool) -> bool| {
+            let kept: Vec<bool> = test_objects.iter().zip(&pred).zip(&crowded)
+                .filter(|((o, _), &c)| keep(o, c)).map(|((o, &p), _)| label(o) == p).collect();
             100.0 * kept.iter().filter(|&&r| r).count() as f64 / kept.len().max(1) as f64
         };
-        println!("  {name:7} {:.1}% (chance {:.1}%; big objects {:.1}%, small {:.1}%)", accuracy(&|_| true),
-            100.0 / classes as f64, accuracy(&|o| o.size == Size::Big), accuracy(&|o| o.size == Size::Small));
+        println!("  {name:7} {:.1}% (chance {:.1}%; big objects {:.1}%, small {:.1}%; alone {:.1}%, with others {:.1}%)",
+            accuracy(&|_, _| true), 100.0 / classes as f64, accuracy(&|o, _| o.size == Size::Big),
+            accuracy(&|o, _| o.size == Size::Small), accuracy(&|_, c| !c), accuracy(&|_, c| c));
         if name == "shape" {
             // Rows: the true shape; columns: the probe's answer, as a share of the row.
             println!("    confusion (row = truth, % of row): {:?}", Shape::ALL);

@@ -55,6 +55,9 @@ struct Stage {
     /// Stage d: the projector's learning rate, if not the LLM's (`--lr`).
     #[arg(long)]
     projector_lr: Option<f64>,
+    /// Stage a: weight of the whole-caption contrastive term beside the region terms.
+    #[arg(long)]
+    caption_weight: Option<f64>,
 }
 
 #[derive(Subcommand)]
@@ -96,10 +99,10 @@ enum Command {
 /// but its last tenth of steps: 1.7x the images per second. Stage d's rows each pack 8 turns
 /// about one image (both captions and 6 questions).
 const DEFAULTS: [StageOptions; 4] = [
-    StageOptions { steps: 1200, batch: 16, lr: 2e-3, pool: 0, keep: 98, min_objects: 0, questions: 3, projector_lr: None },
-    StageOptions { steps: 600, batch: 32, lr: 2e-3, pool: 0, keep: 0, min_objects: 0, questions: 3, projector_lr: None },
-    StageOptions { steps: 100, batch: 16, lr: 2e-3, pool: 1000, keep: 0, min_objects: 0, questions: 3, projector_lr: None },
-    StageOptions { steps: 1200, batch: 16, lr: 2e-3, pool: 4000, keep: 0, min_objects: 0, questions: 6, projector_lr: None },
+    StageOptions { steps: 1200, batch: 16, lr: 2e-3, pool: 0, keep: 98, min_objects: 0, questions: 3, projector_lr: None, caption_weight: 1.0 },
+    StageOptions { steps: 600, batch: 32, lr: 2e-3, pool: 0, keep: 0, min_objects: 0, questions: 3, projector_lr: None, caption_weight: 1.0 },
+    StageOptions { steps: 100, batch: 16, lr: 2e-3, pool: 1000, keep: 0, min_objects: 0, questions: 3, projector_lr: None, caption_weight: 1.0 },
+    StageOptions { steps: 1200, batch: 16, lr: 2e-3, pool: 4000, keep: 0, min_objects: 0, questions: 6, projector_lr: None, caption_weight: 1.0 },
 ];
 
 fn options(stage: &Stage, defaults: StageOptions) -> StageOptions {
@@ -112,6 +115,7 @@ fn options(stage: &Stage, defaults: StageOptions) -> StageOptions {
         min_objects: stage.min_objects.unwrap_or(defaults.min_objects),
         questions: stage.questions.unwrap_or(defaults.questions),
         projector_lr: stage.projector_lr.or(defaults.projector_lr),
+        caption_weight: stage.caption_weight.unwrap_or(defaults.caption_weight),
     }
 }
 

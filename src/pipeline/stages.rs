@@ -41,6 +41,10 @@ pub struct StageOptions {
     pub questions: usize,
     /// Stage d: the projector's learning rate when it is not `lr` (the LLM's).
     pub projector_lr: Option<f64>,
+    /// Stage a: the weight of the whole-caption InfoNCE term beside the region terms. The
+    /// caption is matched to the mean of all patches, which pulls every patch toward every
+    /// object of its scene; the region terms keep each object's attributes on its own patches.
+    pub caption_weight: f64,
 }
 
 /// Each stage draws its training scenes from its own range of seeds, far below the held-out ones.
@@ -145,7 +149,7 @@ pub fn vision(run: &Run, o: StageOptions) -> Result<()> {
             region_loss = (region_loss + clip.region_loss(&regions, &phrases, &labels[*which])?)?;
             region_loss = (region_loss + clip.region_loss(&patches, &phrases, &patch_labels[*which])?)?;
         }
-        let loss = (caption_loss + (region_loss / Lang::ALL.len() as f64)?)?;
+        let loss = ((caption_loss * o.caption_weight)? + (region_loss / Lang::ALL.len() as f64)?)?;
         opt.set_learning_rate(lr_at(step, o.steps, o.lr));
         opt.backward_step(&loss)?;
         log.step(step, loss.to_scalar()?)?;
