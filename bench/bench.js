@@ -1,6 +1,7 @@
 // The speed benchmark's page: runs one engine at a time in a fresh worker, on request of
 // bench/run.mjs, and keeps the candle features of the bench image to check the ONNX graph with.
-//   await bench.candle({ preset, runs, warmup })   candle wasm: loads, then every stage
+//   await bench.candle({ preset, runs, warmup, threads })   candle wasm: loads, then every stage
+//                                                 (threads > 1: the threaded build, pkg-threads/)
 //   await bench.ort({ threads, runs, warmup })     onnxruntime-web: the seed vision encoder
 
 class WorkerClient {
@@ -20,7 +21,7 @@ class WorkerClient {
 // The seed model's input and features, from candle, for the ONNX side.
 const seed = { pixels: null, features: null };
 
-async function candle({ preset, runs, warmup }) {
+async function candle({ preset, runs, warmup, threads = 1 }) {
   const model = new URL(`out/models/${preset}`, import.meta.url).pathname;
   // Every load in a fresh worker: the module is fetched, compiled and instantiated each time.
   const loads = [];
@@ -28,13 +29,13 @@ async function candle({ preset, runs, warmup }) {
   for (let i = 0; i < warmup + runs; i++) {
     worker?.close();
     worker = new WorkerClient('candle-worker.js');
-    const load = await worker.call({ type: 'load', model });
+    const load = await worker.call({ type: 'load', model, threads });
     if (i >= warmup) loads.push(load);
   }
   try {
     const stages = await worker.call({ type: 'stages', runs, warmup });
-    if (preset === 'seed' && !seed.features) Object.assign(seed, await worker.call({ type: 'features' }));
-    return { loads, ...stages, threads: 1, cross_origin_isolated: self.crossOriginIsolated };
+    if (preset === 'seed' && !seed.features && threads === 1) Object.assign(seed, await worker.call({ type: 'features' }));
+    return { loads, ...stages, threads, cross_origin_isolated: self.crossOriginIsolated };
   } finally {
     worker.close();
   }

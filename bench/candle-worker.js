@@ -1,19 +1,27 @@
 // The candle side of the speed benchmark: one model in one worker, as the page runs it.
-//   { type: 'load', model }   -> { wasm_ms, fetch_ms, weights_ms, load_ms }: the wasm module
-//                                fetched, compiled and instantiated; the model's three files
-//                                fetched; the model built from them
+//   { type: 'load', model, threads }
+//                             -> { wasm_ms, pool_ms, fetch_ms, weights_ms, load_ms }: the wasm
+//                                module fetched, compiled and instantiated (threads > 1: the
+//                                threaded build of pkg-threads/, and its pool of `threads`
+//                                workers started, pool_ms); the model's three files fetched; the
+//                                model built from them
 //   { type: 'stages', runs, warmup } -> { runs: [{ preprocess_ms, .., decode_ms: [64] }], wasm_bytes }
 //   { type: 'features' }      -> { pixels, features }: the bench image's input tensor and patch
 //                                features, to check the ONNX graph against
 
-import init, { VlmExplainer, benchImage, benchStages } from '../pkg/vlm_explainer.js';
-
+let glue = null;
 let wasm = null;
 let model = null;
 
-async function load(dir) {
+async function load(dir, threads = 1) {
   const t0 = performance.now();
-  wasm = await init();
+  glue = await import(threads > 1 ? '../pkg-threads/vlm_explainer.js' : '../pkg/vlm_explainer.js');
+  wasm = await glue.default();
+  const tPool = performance.now();
+  if (threads > 1) {
+    await glue.initThreadPool(threads);
+    glue.poolReady();
+  }
   const t1 = performance.now();
   const get = async (name) => {
     const response = await fetch(`${dir}/${name}`);
@@ -26,23 +34,23 @@ async function load(dir) {
     get('tokenizer.json').then((r) => r.arrayBuffer()),
   ]);
   const t2 = performance.now();
-  model = new VlmExplainer(new Uint8Array(weights), config, new Uint8Array(tokenizer));
+  model = new glue.VlmExplainer(new Uint8Array(weights), config, new Uint8Array(tokenizer));
   const t3 = performance.now();
-  return { wasm_ms: t1 - t0, fetch_ms: t2 - t1, weights_ms: t3 - t2, load_ms: t3 - t0 };
+  return { wasm_ms: tPool - t0, pool_ms: t1 - tPool, fetch_ms: t2 - t1, weights_ms: t3 - t2, load_ms: t3 - t0 };
 }
 
 function stages(runs, warmup) {
-  const image = benchImage();
+  const image = glue.benchImage();
   const out = [];
   for (let i = 0; i < warmup + runs; i++) {
-    const t = benchStages(model, image.rgba, image.width, image.height);
+    const t = glue.benchStages(model, image.rgba, image.width, image.height);
     if (i >= warmup) out.push({ ...t, decode_ms: [...t.decode_ms] });
   }
   return { runs: out, wasm_bytes: wasm.memory.buffer.byteLength };
 }
 
 function features() {
-  const image = benchImage();
+  const image = glue.benchImage();
   model.preprocessRgba(image.rgba, image.width, image.height);
   const pixels = model.inputTensor().data;
   return { pixels, features: model.encode().data };
@@ -50,7 +58,7 @@ function features() {
 
 self.onmessage = async ({ data }) => {
   try {
-    if (data.type === 'load') self.postMessage(await load(data.model));
+    if (data.type === 'load') self.postMessage(await load(data.model, data.threads));
     else if (data.type === 'stages') self.postMessage(stages(data.runs, data.warmup));
     else if (data.type === 'features') self.postMessage(features());
     else throw new Error(`unknown request ${data.type}`);

@@ -1,7 +1,8 @@
 // The speed benchmark's driver (scripts/bench.sh builds and installs what it needs, then runs
 // this): in one browser session per browser, sets of interleaved engines, so the machine's noise
 // hits them alike:
-//   candle wasm (bench/index.html, a fresh worker per load) -> onnxruntime-web 1 thread ->
+//   candle wasm (bench/index.html, a fresh worker per load; 1 thread, then N threads with the
+//   threaded build of pkg-threads/ if it is built) -> onnxruntime-web 1 thread ->
 //   onnxruntime-web N threads (seed only) -> candle native 1 thread -> candle native N threads
 // and, for `tiny`, the real page (index.html with www/model/): open to ready, drop to caption.
 // Each engine: WARMUP runs dropped, then RUNS timed. Per stage: the median of each set, then the
@@ -12,7 +13,7 @@
 //   node bench/run.mjs --report-only    rewrites bench/results.md from bench/results.json
 
 import { execFileSync, spawnSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 import os from 'node:os';
 import path from 'node:path';
@@ -28,6 +29,8 @@ const PRESETS = (args.presets ?? 'tiny,seed').split(',');
 const BROWSERS = (args.browsers ?? 'chromium,firefox').split(',');
 const NATIVE = args.native;
 const MODELS = path.join(ROOT, 'bench/out/models');
+// The threaded build (scripts/build.sh makes it with the nightly toolchain).
+const THREADED = existsSync(path.join(ROOT, 'pkg-threads/vlm_explainer_bg.wasm'));
 const log = (...a) => console.log('[bench]', ...a);
 
 const sum = (xs) => xs.reduce((a, b) => a + b, 0);
@@ -58,15 +61,16 @@ function addStages(meta, set, runs) {
 
 // --- engines ---------------------------------------------------------------------------------
 
-async function candleWasm(driver, browser, preset, set) {
-  const out = await driver.call('candle', { preset, runs: RUNS, warmup: WARMUP });
-  const meta = { preset, engine: 'candle-wasm', browser, threads: 1 };
+async function candleWasm(driver, browser, preset, set, threads = 1) {
+  const out = await driver.call('candle', { preset, runs: RUNS, warmup: WARMUP, threads });
+  const meta = { preset, engine: 'candle-wasm', browser, threads };
   add({ ...meta, stage: 'load' }, set, out.loads.map((l) => l.load_ms));
   add({ ...meta, stage: 'load_wasm_module' }, set, out.loads.map((l) => l.wasm_ms));
+  if (threads > 1) add({ ...meta, stage: 'load_thread_pool' }, set, out.loads.map((l) => l.pool_ms));
   add({ ...meta, stage: 'load_fetch_files' }, set, out.loads.map((l) => l.fetch_ms));
   add({ ...meta, stage: 'load_weights' }, set, out.loads.map((l) => l.weights_ms));
   addStages(meta, set, out.runs);
-  notes.wasm_memory[`${browser} ${preset}`] = out.wasm_bytes;
+  notes.wasm_memory[`${browser} ${preset}${threads > 1 ? ` ${threads}t` : ''}`] = out.wasm_bytes;
   notes.cross_origin_isolated[browser] = out.cross_origin_isolated;
 }
 
@@ -167,7 +171,7 @@ async function chromiumDriver() {
 // --- report ----------------------------------------------------------------------------------
 
 const notes = { wasm_memory: {}, cross_origin_isolated: {}, onnx_check: {}, skipped: [] };
-const STAGE_ORDER = ['page_open_to_ready', 'drop_to_caption', 'load', 'load_wasm_module', 'load_fetch_files', 'load_weights',
+const STAGE_ORDER = ['page_open_to_ready', 'drop_to_caption', 'load', 'load_wasm_module', 'load_thread_pool', 'load_fetch_files', 'load_weights',
   'load_vision_encoder', 'preprocess', 'vision_encoder', 'projection', 'prefill', 'decode_token_1', 'decode_token_64',
   'decode_per_token', 'image_to_32_tokens'];
 
@@ -197,10 +201,12 @@ function targets(find, meta) {
   const ms = (q) => find(q)?.median_ms;
   const row = (what, figure, met) => `| ${what} | ${figure} | ${met === undefined ? 'not measured' : met ? 'met' : 'not met'} |`;
   const lines = ['## Targets', '', `| target | this run (${b}) | |`, '| --- | --- | --- |'];
-  const candle = ms({ preset: 'seed', stage: 'vision_encoder', engine: 'candle-wasm', browser: b, threads: 1 });
   for (const t of [...new Set([1, meta.max_threads])]) {
     const ort = ms({ preset: 'seed', stage: 'vision_encoder', engine: 'onnxruntime-web', browser: b, threads: t });
-    lines.push(row(`\`seed\` vision encoder faster than onnxruntime-web at ${t} thread${t > 1 ? 's' : ''} (candle: 1 thread)`,
+    // candle at t threads if its threaded build ran, else at 1.
+    const ct = find({ preset: 'seed', stage: 'vision_encoder', engine: 'candle-wasm', browser: b, threads: t }) ? t : 1;
+    const candle = ms({ preset: 'seed', stage: 'vision_encoder', engine: 'candle-wasm', browser: b, threads: ct });
+    lines.push(row(`\`seed\` vision encoder faster than onnxruntime-web at ${t} thread${t > 1 ? 's' : ''} (candle: ${ct} thread${ct > 1 ? 's' : ''})`,
       ort && candle ? `candle ${fmt(candle)} ms, onnxruntime-web ${fmt(ort)} ms` : '', ort && candle ? candle < ort : undefined));
   }
   for (const preset of meta.presets) {
@@ -233,7 +239,7 @@ function markdown(recs, meta) {
   lines.push(`${meta.sets} sets, each engine ${meta.warmup} warm-up run${meta.warmup === 1 ? '' : 's'} then ${meta.runs} timed runs, the engines interleaved within each set. `
     + `Figures in ms: the median of the set medians, (min-max of the set medians). Browsers: ${meta.browsers.join(', ')}.`, '');
   const columns = [];
-  for (const b of meta.browsers) columns.push({ title: `candle wasm, ${b}, 1 thread`, q: { engine: 'candle-wasm', browser: b, threads: 1 } });
+  for (const b of meta.browsers) for (const t of [...new Set([1, meta.max_threads])]) columns.push({ title: `candle wasm, ${b}, ${t} thread${t > 1 ? 's' : ''}`, q: { engine: 'candle-wasm', browser: b, threads: t } });
   for (const b of meta.browsers) for (const t of [1, meta.max_threads]) columns.push({ title: `onnxruntime-web ${meta.ort_version}, ${b}, ${t} thread${t > 1 ? 's' : ''}`, q: { engine: 'onnxruntime-web', browser: b, threads: t } });
   for (const t of [1, meta.max_threads]) columns.push({ title: `candle native, ${t} thread${t > 1 ? 's' : ''}`, q: { engine: 'candle-native', threads: t } });
   for (const preset of meta.presets) {
@@ -260,7 +266,9 @@ function markdown(recs, meta) {
   }
   lines.push(...targets(find, meta), '');
   lines.push('## Notes', '');
-  lines.push(`- candle wasm is single-threaded: its "most threads" figure is its 1-thread figure. The page's most threads: navigator.hardwareConcurrency = ${meta.max_threads}.`);
+  lines.push(meta.threaded
+    ? `- candle wasm at ${meta.max_threads} threads: the threaded build (pkg-threads/: nightly, atomics, wasm-bindgen-rayon), the linear layers' rows split among a pool of ${meta.max_threads} workers; load_thread_pool is starting that pool. The page's most threads: navigator.hardwareConcurrency = ${meta.max_threads}.`
+    : `- candle wasm ran single-threaded only (pkg-threads/ not built): its "most threads" figure is its 1-thread figure. The page's most threads: navigator.hardwareConcurrency = ${meta.max_threads}.`);
   lines.push(`- onnxruntime-web runs the \`seed\` vision encoder only (bench/export_onnx.py, the same weights as candle's): ${Object.entries(notes.onnx_check).map(([k, v]) => `${k}: largest difference from candle's features ${v.max_abs_diff_vs_candle.toExponential(2)} (features up to ${v.max_abs_feature.toFixed(2)}), cross-origin isolated ${v.cross_origin_isolated}`).join('; ') || 'not run'}.`);
   lines.push(`- Models: each preset with weights drawn from seed 0 (f16 file, byte-level tokenizer, context ${meta.max_seq_len} so that 64 tokens fit after the 21-token prompt). Load = fetch, compile and instantiate the wasm module + fetch the three files + build the model (f16 -> f32), each in a fresh worker; natively, read the files + build.`);
   lines.push(`- Stages: preprocess = ${meta.image} RGBA -> 224 x 224 normalised tensor; vision_encoder keeps every layer's attention, as the page does; prefill = 196 image tokens + 21 prompt tokens; decode_token_k = token k sampled and fed back (196 + 21 + k - 1 cached positions); image_to_32_tokens = preprocess + vision + projection + prefill + 31 decode steps.`);
@@ -312,7 +320,10 @@ try {
     for (const preset of PRESETS) {
       for (const { name, driver } of drivers) {
         log(`set ${set + 1}/${SETS} ${preset} candle-wasm ${name}`);
-        await candleWasm(driver, name, preset, set);
+        for (const t of THREADED ? [...new Set([1, maxThreads])] : [1]) {
+          if (t > 1) log(`set ${set + 1}/${SETS} ${preset} candle-wasm ${name} ${t} threads`);
+          await candleWasm(driver, name, preset, set, t);
+        }
         if (preset === 'seed') {
           for (const t of [...new Set([1, maxThreads])]) {
             log(`set ${set + 1}/${SETS} seed onnxruntime-web ${name} ${t} thread(s)`);
@@ -351,6 +362,7 @@ try {
     browsers: drivers.map((d) => d.name),
     browser_versions: Object.fromEntries(drivers.map((d) => [d.name, d.driver.version])),
     max_threads: maxThreads,
+    threaded: THREADED,
     ort_version: JSON.parse(readFileSync(path.join(ROOT, 'bench/node_modules/onnxruntime-web/package.json'), 'utf8')).version,
     max_seq_len: seedConfig.llm.max_seq_len,
     image: '1024 x 768',

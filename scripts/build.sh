@@ -1,7 +1,31 @@
 #!/usr/bin/env bash
-# Builds the browser module into pkg/ (wasm-pack, release, ES module for the web).
+# Builds the browser module (wasm-pack, release, ES module for the web) twice:
+#   pkg/          one thread, stable Rust: runs everywhere;
+#   pkg-threads/  threads (wasm-bindgen-rayon): nightly Rust, std rebuilt with atomics; the page
+#                 uses it where it is cross-origin isolated (scripts/serve.py's headers).
+# If the threaded build fails, pkg-threads/ is removed and the page runs on one thread, unless
+# VLM_REQUIRE_THREADS=1 (the test command), where it is an error.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
+size() { ls -l "$1/vlm_explainer_bg.wasm" | awk -v d="$1" '{printf "[build] %s/vlm_explainer_bg.wasm: %.1f MB\n", d, $5 / 1e6}'; }
+
 wasm-pack build --target web --release --no-pack --out-dir pkg
-ls -l pkg/vlm_explainer_bg.wasm | awk '{printf "[build] pkg/vlm_explainer_bg.wasm: %.1f MB\n", $5 / 1e6}'
+size pkg
+
+# RUSTFLAGS replaces .cargo/config.toml's flags for the target, so they are all here. The memory
+# is shared, so its maximum is fixed at link time: 4 GiB, wasm32's whole address space.
+threaded() {
+  RUSTFLAGS='--cfg getrandom_backend="wasm_js" -C target-feature=+atomics,+bulk-memory,+mutable-globals,+simd128 -C link-arg=--max-memory=4294967296' \
+    rustup run nightly wasm-pack build --target web --release --no-pack --out-dir pkg-threads \
+    -- --features threads -Z build-std=panic_abort,std
+}
+if threaded; then
+  size pkg-threads
+elif [ "${VLM_REQUIRE_THREADS:-0}" = 1 ]; then
+  echo "[build] the threaded build failed" >&2
+  exit 1
+else
+  rm -rf pkg-threads
+  echo "[build] the threaded build failed: the page will run on one thread (scripts/setup.sh installs nightly and rust-src)" >&2
+fi

@@ -1,8 +1,8 @@
 """Serves the repository root as static files on 127.0.0.1, for the page and its tests.
 
 Sends the headers the page relies on: the wasm MIME type, no caching (a rebuilt pkg/ is always
-the one loaded), COOP/COEP so the page is cross-origin isolated (needed by wasm threads), and
-the Content-Security-Policy.
+the one loaded), COOP/COEP so the page is cross-origin isolated (needed by wasm threads; left out
+with --no-isolation), and the Content-Security-Policy.
 """
 import argparse
 import functools
@@ -10,13 +10,16 @@ import http.server
 import os
 
 
+# worker-src allows blob: for the threaded build's pool: wasm-bindgen-rayon starts each of its
+# workers from a blob of its own (same-origin) script.
 CSP = (
-    "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; worker-src 'self'; style-src 'self'; "
+    "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; worker-src 'self' blob:; style-src 'self'; "
     "img-src 'self' blob: data:; connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'none'"
 )
 
 
 class Handler(http.server.SimpleHTTPRequestHandler):
+    isolated = True
     extensions_map = {
         **http.server.SimpleHTTPRequestHandler.extensions_map,
         ".wasm": "application/wasm",
@@ -31,9 +34,10 @@ class Handler(http.server.SimpleHTTPRequestHandler):
         # no eval, and no connection anywhere else.
         self.send_header("Content-Security-Policy", CSP)
         self.send_header("Cache-Control", "no-store")
-        self.send_header("Cross-Origin-Opener-Policy", "same-origin")
-        self.send_header("Cross-Origin-Embedder-Policy", "require-corp")
-        self.send_header("Cross-Origin-Resource-Policy", "same-origin")
+        if self.isolated:
+            self.send_header("Cross-Origin-Opener-Policy", "same-origin")
+            self.send_header("Cross-Origin-Embedder-Policy", "require-corp")
+            self.send_header("Cross-Origin-Resource-Policy", "same-origin")
         super().end_headers()
 
     def log_message(self, fmt, *args):
@@ -45,7 +49,10 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, default=8080)
     parser.add_argument("--root", default=os.path.join(os.path.dirname(__file__), ".."))
+    parser.add_argument("--no-isolation", action="store_true",
+                        help="leave out COOP/COEP: the page is not cross-origin isolated and runs on one thread")
     args = parser.parse_args()
+    Handler.isolated = not args.no_isolation
     handler = functools.partial(Handler, directory=os.path.abspath(args.root))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", args.port), handler)
     print(f"VLM Explainer: http://127.0.0.1:{server.server_address[1]}/", flush=True)

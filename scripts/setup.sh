@@ -17,6 +17,15 @@ if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
   rustup target add wasm32-unknown-unknown
 fi
 
+# The threaded browser build (pkg-threads/) rebuilds std with atomics: nightly and its sources.
+if ! rustup run nightly rustc --version >/dev/null 2>&1; then
+  log "installing the nightly toolchain (for the threaded wasm build)"
+  rustup toolchain install nightly --profile minimal --component rust-src
+elif ! rustup +nightly component list --installed 2>/dev/null | grep -q '^rust-src'; then
+  log "adding rust-src to the nightly toolchain"
+  rustup component add rust-src --toolchain nightly
+fi
+
 apt_pkgs=()
 command -v wasm-opt >/dev/null || apt_pkgs+=(binaryen)
 if [ "$want_test" = 1 ]; then

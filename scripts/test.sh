@@ -17,6 +17,6 @@ CHROMEDRIVER="$(command -v chromedriver)" wasm-pack test --release --headless --
 step "browser: wasm-pack test --headless --firefox"
 GECKODRIVER="$(command -v geckodriver)" wasm-pack test --release --headless --firefox -- --test web
 
-step "page: build pkg/ and drive the page in headless Chromium"
-scripts/build.sh
+step "page: build pkg/ and pkg-threads/ and drive the page in headless Chromium"
+VLM_REQUIRE_THREADS=1 scripts/build.sh
 (cd tests/page && node --test)

@@ -154,6 +154,38 @@ fn tile<const R: usize>(a: &[f32], lda: usize, b: &[f32], kc: usize, c: &mut [f3
     }
 }
 
+/// Whether rayon's pool of Web Workers is up (the threaded browser build). Until then every
+/// product stays on the calling thread: a first use of rayon before `initThreadPool` would make
+/// its default pool, one thread, for good.
+#[cfg(all(target_arch = "wasm32", feature = "threads"))]
+static POOL_READY: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Says that `initThreadPool` has finished: from now on products split their rows.
+#[cfg(all(target_arch = "wasm32", feature = "threads"))]
+pub fn pool_ready() {
+    POOL_READY.store(true, std::sync::atomic::Ordering::Release);
+}
+
+/// `matmul_packed`, its rows split among rayon's threads in the threaded browser build (each
+/// thread a block of whole tiles, every one reading the same packed weight, so each row is
+/// computed exactly as on one thread).
+pub fn matmul_rows(x: &[f32], m: usize, k: usize, packed: &[f32], n: usize, out: &mut [f32]) {
+    #[cfg(all(target_arch = "wasm32", feature = "threads"))]
+    {
+        use rayon::prelude::*;
+        let ready = POOL_READY.load(std::sync::atomic::Ordering::Acquire);
+        let threads = if ready { rayon::current_num_threads() } else { 1 };
+        if threads > 1 && m >= 2 * MR && k > 0 && n > 0 {
+            let rows = m.div_ceil(threads).next_multiple_of(MR);
+            out.par_chunks_mut(rows * n)
+                .zip(x.par_chunks(rows * k))
+                .for_each(|(out, x)| matmul_packed(x, x.len() / k, k, packed, n, out));
+            return;
+        }
+    }
+    matmul_packed(x, m, k, packed, n, out)
+}
+
 /// The op `Linear` applies to a (rows, k) input, holding its packed weight.
 pub struct PackedLinear<'a> {
     pub packed: &'a [f32],
@@ -174,7 +206,7 @@ impl CustomOp1 for PackedLinear<'_> {
         }
         let x = &storage.as_slice::<f32>()?[start..end];
         let mut out = vec![0f32; m * self.n];
-        matmul_packed(x, m, k, self.packed, self.n, &mut out);
+        matmul_rows(x, m, k, self.packed, self.n, &mut out);
         Ok((CpuStorage::F32(out), Shape::from((m, self.n))))
     }
 }

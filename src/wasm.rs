@@ -10,6 +10,18 @@ use crate::preprocess::PreparedImage;
 use crate::prompt::Task;
 use crate::sampling::SamplingOptions;
 
+// `initThreadPool(n)` in the threaded build: n Web Workers share the module's memory and run
+// rayon's pool, which the inference kernels split their rows over.
+#[cfg(feature = "threads")]
+pub use wasm_bindgen_rayon::init_thread_pool;
+
+/// Call once `initThreadPool` has resolved: the products use the pool from then on.
+#[cfg(feature = "threads")]
+#[wasm_bindgen(js_name = poolReady)]
+pub fn pool_ready() {
+    crate::simd_matmul::pool_ready();
+}
+
 #[wasm_bindgen(start)]
 pub fn start() {
     console_error_panic_hook::set_once();

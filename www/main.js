@@ -207,8 +207,9 @@ function drawPca(rgb) {
 }
 
 function showModelLabel(label) {
-  if (label.own) $('model-label').textContent = t('own_model', label.name, label.files.join(', '));
-  else $('model-label').textContent = label.trained ? t('trained', label.name) : t('untrained', label.preset, label.seed);
+  const text = label.own ? t('own_model', label.name, label.files.join(', '))
+    : label.trained ? t('trained', label.name) : t('untrained', label.preset, label.seed);
+  $('model-label').textContent = `${text} ${t('threads', modelInfo?.threads ?? 1)}`;
 }
 
 // Training the projector runs in a worker of its own, on the model the page has loaded; its

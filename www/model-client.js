@@ -10,8 +10,16 @@ import { fetchShipped } from './model-files.js';
 // module as soon as it exists (every later worker gets it too), and the shipped model's bytes
 // when they are in; a failure here leaves the fetch to the worker, which reports it.
 // `vlm:` performance marks time the start (bench/page_timeline.mjs prints them).
-const wasmModule = WebAssembly.compileStreaming(fetch(new URL('../pkg/vlm_explainer_bg.wasm', import.meta.url)))
-  .then((module) => { performance.mark('vlm:wasm-compiled'); return module; }, () => null);
+//
+// Where the page is cross-origin isolated (scripts/serve.py sends COOP/COEP), the threaded build
+// (pkg-threads/: its memory shared with a pool of Web Workers) is used; elsewhere, or if that
+// build is missing, the single-thread one (pkg/).
+const canThread = self.crossOriginIsolated && typeof SharedArrayBuffer === 'function';
+const compile = (threaded) => WebAssembly.compileStreaming(
+  fetch(new URL(`../${threaded ? 'pkg-threads' : 'pkg'}/vlm_explainer_bg.wasm`, import.meta.url)))
+  .then((module) => ({ module, threaded }));
+const wasmModule = (canThread ? compile(true).catch(() => compile(false)) : compile(false))
+  .then((built) => { performance.mark('vlm:wasm-compiled'); return built; }, () => ({ module: null, threaded: false }));
 let shippedModel = fetchShipped().then((model) => { performance.mark('vlm:model-fetched'); return model; }, () => null);
 let firstWorker = newWorker();
 
@@ -41,7 +49,7 @@ export class ModelClient {
     // The shipped model's bytes move to the first worker; a restarted one fetches its own.
     const shipped = shippedModel;
     shippedModel = null;
-    wasmModule.then((module) => worker.postMessage({ type: 'boot', module, shipped: Boolean(shipped) }));
+    wasmModule.then(({ module, threaded }) => worker.postMessage({ type: 'boot', module, threaded, shipped: Boolean(shipped) }));
     shipped?.then((model) => {
       const transfer = model?.files ? [model.files.weights.buffer, model.files.tokenizer.buffer] : [];
       worker.postMessage({ type: 'shipped', model }, transfer);

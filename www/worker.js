@@ -4,7 +4,6 @@
 // after the answer: nothing runs between the image and its caption that the caption does not
 // need.
 
-import init, { VlmExplainer, shapesWorldScene } from '../pkg/vlm_explainer.js';
 import { pcaColours } from './pca.js';
 import { checkImage, formatName, MAX_PIXELS, WASM_FORMATS } from './image-header.js';
 import { fetchShipped, pickModelFiles, nameFiles } from './model-files.js';
@@ -13,18 +12,46 @@ import { fetchShipped, pickModelFiles, nameFiles } from './model-files.js';
 // sees the central square at 224 px, so nothing visible is lost).
 const MAX_SIDE = 2048;
 
+// At most this many threads in the pool (the products split their rows among them).
+const MAX_THREADS = 8;
+
 let model = null;
 let wasm = null;
+// The wasm-bindgen module in use: pkg/ (one thread) or pkg-threads/.
+let glue = null;
 // The last image's patch features `{ shape, data }`, for the PCA colours the page asks for.
 let lastFeatures = null;
 // The page compiles the wasm module and downloads the shipped model while this worker's own
 // scripts load (model-client.js): a `boot` message brings the module as soon as it is compiled
 // (null: this worker fetches and compiles it itself) and says whether a `shipped` message will
 // bring the shipped model's files (`{ manifest, files }`, or null: fetch them here).
+// `threaded` says which build the module is.
 let boot;
-const ready = new Promise((resolve) => { boot = resolve; })
-  .then(({ module }) => init(module ? { module_or_path: module } : undefined))
-  .then((exports) => { wasm = exports; performance.mark('vlm:wasm-instantiated'); });
+let threaded = false;
+const ready = new Promise((resolve) => { boot = resolve; }).then(async (data) => {
+  threaded = data.threaded;
+  glue = await import(threaded ? '../pkg-threads/vlm_explainer.js' : '../pkg/vlm_explainer.js');
+  wasm = await glue.default(data.module ? { module_or_path: data.module } : undefined);
+  performance.mark('vlm:wasm-instantiated');
+});
+
+// The threaded build's pool of workers, started once the first model is built (so that the
+// page is ready no later than with one thread) and waited for by every run. Until `poolReady`
+// the products run on this thread alone. Settles with the number of threads in use.
+let pool = null;
+const poolSize = () => (threaded ? Math.max(1, Math.min(navigator.hardwareConcurrency || 1, MAX_THREADS)) : 1);
+function startPool() {
+  if (!threaded) return Promise.resolve(1);
+  const n = poolSize();
+  return glue.initThreadPool(n).then(() => {
+    glue.poolReady();
+    performance.mark('vlm:pool-ready');
+    return n;
+  }, (e) => {
+    console.warn(`no thread pool (${describe(e)}): the model runs on one thread`);
+    return 1;
+  });
+}
 // The page's shipped model, used by the first load of the shipped model only.
 let receiveShipped;
 let shipped = new Promise((resolve) => { receiveShipped = resolve; });
@@ -42,6 +69,7 @@ async function load(id, { preset, seed, files: chosen }) {
   progress('wasm');
   await ready;
   const started = performance.now();
+  await pool;
   let label;
   let next;
   if (preset === 'default') {
@@ -51,12 +79,12 @@ async function load(id, { preset, seed, files: chosen }) {
     const { manifest, files } = fromPage ?? await fetchShipped();
     if (files) {
       progress('weights');
-      next = new VlmExplainer(files.weights, files.config, files.tokenizer);
+      next = new glue.VlmExplainer(files.weights, files.config, files.tokenizer);
       label = { trained: true, name: JSON.parse(files.config).name };
     } else {
       const { preset: fallback, seed: fallbackSeed } = manifest.fallback;
       progress('random');
-      next = VlmExplainer.fromPreset(fallback, fallbackSeed);
+      next = glue.VlmExplainer.fromPreset(fallback, fallbackSeed);
       label = { trained: false, preset: fallback, seed: fallbackSeed };
     }
   } else if (preset === 'files') {
@@ -65,7 +93,7 @@ async function load(id, { preset, seed, files: chosen }) {
     const [weights, config, tokenizer] = await Promise.all(
       [files.weights.arrayBuffer(), files.config.text(), files.tokenizer.arrayBuffer()]);
     try {
-      next = new VlmExplainer(new Uint8Array(weights), config, new Uint8Array(tokenizer));
+      next = new glue.VlmExplainer(new Uint8Array(weights), config, new Uint8Array(tokenizer));
     } catch (e) {
       if (e instanceof WebAssembly.RuntimeError) throw e;
       throw new Error(nameFiles(describe(e), files));
@@ -73,10 +101,11 @@ async function load(id, { preset, seed, files: chosen }) {
     label = { trained: true, own: true, name: JSON.parse(config).name, files: [files.config.name, files.weights.name, files.tokenizer.name] };
   } else {
     progress('random');
-    next = VlmExplainer.fromPreset(preset, seed);
+    next = glue.VlmExplainer.fromPreset(preset, seed);
     label = { trained: false, preset, seed };
   }
   performance.mark('vlm:model-built');
+  pool ??= startPool();
   if (model) model.free();
   model = next;
   lastFeatures = null;
@@ -84,6 +113,8 @@ async function load(id, { preset, seed, files: chosen }) {
     config: JSON.parse(model.configJson()),
     counts: model.parameterCounts(),
     label,
+    // What the runs will use: the pool's size once it is up.
+    threads: poolSize(),
     ms: performance.now() - started,
   };
 }
@@ -124,6 +155,7 @@ async function imageToRgba(file, name) {
 
 async function run(id, { image, task, text, options }) {
   if (!model) throw new Error('the model is not loaded yet');
+  await pool;
   const time = (fn) => { const t0 = performance.now(); const r = fn(); return [r, performance.now() - t0]; };
 
   const t0 = performance.now();
@@ -185,7 +217,7 @@ async function handle(data) {
     else if (type === 'run') await run(id, data);
     else if (type === 'scene') {
       await ready;
-      const scene = shapesWorldScene(data.seed);
+      const scene = glue.shapesWorldScene(data.seed);
       post({ type: 'scene', id, ...scene }, [scene.rgba.buffer]);
     } else if (type === 'projector') {
       // A projector trained in the page's training panel (safetensors bytes), or null for the

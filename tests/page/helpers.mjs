@@ -12,8 +12,10 @@ export const OUT = path.join(ROOT, 'tests/page/out');
 mkdirSync(OUT, { recursive: true });
 
 /// Serves `root` (this repository unless given) on a free port: { url, close }.
-export async function serve(root = ROOT) {
-  const proc = spawn('python3', [path.join(ROOT, 'scripts/serve.py'), '--port', '0', '--root', root], {
+/// Serves `root` with scripts/serve.py; `isolated: false` leaves out COOP/COEP (one thread).
+export async function serve(root = ROOT, { isolated = true } = {}) {
+  const flags = isolated ? [] : ['--no-isolation'];
+  const proc = spawn('python3', [path.join(ROOT, 'scripts/serve.py'), '--port', '0', '--root', root, ...flags], {
     env: { ...process.env, VLM_SERVE_QUIET: '1' },
     stdio: ['ignore', 'pipe', 'inherit'],
   });

@@ -165,3 +165,36 @@ test('"new scene" draws a ShapesWorld scene in wasm and runs the model on it', a
   await page.screenshot({ path: path.join(OUT, 'page-new-scene.png'), fullPage: true });
   assert.deepEqual(consoleErrors, []);
 });
+
+test('cross-origin isolated, the page runs the threaded build, and answers as the one-thread build does', async () => {
+  // The same page served without COOP/COEP is not isolated and must run pkg/ on one thread.
+  const single = await serve(ROOT, { isolated: false });
+  try {
+    const runs = [];
+    for (const url of [server.url, single.url]) {
+      const { page, consoleErrors } = await openPage(browser, url);
+      await dropFile(page, 'scene.png', 'image/png', PNG);
+      await waitForRun(page);
+      runs.push({
+        isolated: await page.evaluate(() => crossOriginIsolated),
+        cores: await page.evaluate(() => navigator.hardwareConcurrency),
+        label: await page.locator('#model-label').textContent(),
+        answer: await page.locator('#output').textContent(),
+        pieces: await page.locator('#generated-tokens > button').allTextContents(),
+      });
+      assert.deepEqual(consoleErrors, []);
+      await page.context().close();
+    }
+    const [threaded, one] = runs;
+    assert.equal(threaded.isolated, true);
+    assert.equal(one.isolated, false);
+    if (threaded.cores > 1) assert.match(threaded.label, new RegExp(`runs on ${Math.min(threaded.cores, 8)} threads`));
+    assert.match(one.label, /runs on one thread/);
+    // Each thread computes whole rows exactly as one thread would: the same tokens, bit for bit.
+    assert.ok(one.pieces.length > 0);
+    assert.deepEqual(threaded.pieces, one.pieces);
+    assert.equal(threaded.answer, one.answer);
+  } finally {
+    single.close();
+  }
+});
