@@ -160,6 +160,10 @@ fn tile<const R: usize>(a: &[f32], lda: usize, b: &[f32], kc: usize, c: &mut [f3
 #[cfg(all(target_arch = "wasm32", feature = "threads"))]
 static POOL_READY: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
+/// Multiply-adds below which a product is not split among threads.
+#[cfg(all(target_arch = "wasm32", feature = "threads"))]
+const MIN_SPLIT: usize = 1 << 25;
+
 /// Says that `initThreadPool` has finished: from now on products split their rows.
 #[cfg(all(target_arch = "wasm32", feature = "threads"))]
 pub fn pool_ready() {
@@ -175,7 +179,9 @@ pub fn matmul_rows(x: &[f32], m: usize, k: usize, packed: &[f32], n: usize, out:
         use rayon::prelude::*;
         let ready = POOL_READY.load(std::sync::atomic::Ordering::Acquire);
         let threads = if ready { rayon::current_num_threads() } else { 1 };
-        if threads > 1 && m >= 2 * MR && k > 0 && n > 0 {
+        // Small products (the `tiny` model's: up to 29 M multiply-adds) ran slower split than
+        // whole in the benchmark (waking the pool costs more than it saves): they stay whole.
+        if threads > 1 && m >= 2 * MR && k > 0 && n > 0 && m * k * n >= MIN_SPLIT {
             let rows = m.div_ceil(threads).next_multiple_of(MR);
             out.par_chunks_mut(rows * n)
                 .zip(x.par_chunks(rows * k))
