@@ -37,20 +37,15 @@ const ready = new Promise((resolve) => { boot = resolve; }).then(async (data) =>
 
 // The threaded build's pool of workers, started once the first model is built (so that the
 // page is ready no later than with one thread) and waited for by every run. Until `poolReady`
-// the products run on this thread alone. Settles with the number of threads in use.
+// the products run on this thread alone.
 let pool = null;
 const poolSize = () => (threaded ? Math.max(1, Math.min(navigator.hardwareConcurrency || 1, MAX_THREADS)) : 1);
 function startPool() {
-  if (!threaded) return Promise.resolve(1);
-  const n = poolSize();
-  return glue.initThreadPool(n).then(() => {
+  if (!threaded) return Promise.resolve();
+  return glue.initThreadPool(poolSize()).then(() => {
     glue.poolReady();
     performance.mark('vlm:pool-ready');
-    return n;
-  }, (e) => {
-    console.warn(`no thread pool (${describe(e)}): the model runs on one thread`);
-    return 1;
-  });
+  }, (e) => console.warn(`no thread pool (${describe(e)}): the model runs on one thread`));
 }
 // The page's shipped model, used by the first load of the shipped model only.
 let receiveShipped;
@@ -68,8 +63,8 @@ async function load(id, { preset, seed, files: chosen }) {
   const progress = (text) => post({ type: 'progress', id, text });
   progress('wasm');
   await ready;
-  const started = performance.now();
   await pool;
+  const started = performance.now();
   let label;
   let next;
   if (preset === 'default') {
