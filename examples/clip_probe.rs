@@ -2,7 +2,7 @@
 //!     cargo run --release --features cli --example clip_probe -- runs/NAME
 use candle_core::Tensor;
 use candle_nn::VarBuilder;
-use vlm_explainer::batch::{pixels, Learn, TextBatch};
+use vlm_explainer::batch::{pixels, TextBatch};
 use vlm_explainer::clip::{appearance_phrases, l2_normalize, object_regions, phrase_features, ClipHeads};
 use vlm_explainer::pipeline::run::Run;
 use vlm_explainer::shapes_world::{Lang, Sample, Scene};
@@ -33,7 +33,7 @@ fn main() -> candle_core::Result<()> {
     stats("image embeddings", &clip.embed_images(&out)?)?;
     let samples: Vec<Sample> = scenes.iter().map(|s| s.samples(Lang::En).swap_remove(0)).collect();
     let refs: Vec<&Sample> = samples.iter().collect();
-    let batch = TextBatch::new(&run.tokenizer, &refs, Learn::Answer, &run.device)?;
+    let batch = TextBatch::new(&run.tokenizer, &refs, false, &run.device)?;
     let feats = ClipHeads::text_features(&vlm.llm, &batch, 196)?;
     stats("caption features (LLM)", &l2_normalize(&feats)?)?;
     stats("caption embeddings", &clip.embed_texts(&feats)?)?;

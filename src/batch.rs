@@ -23,47 +23,22 @@ pub fn sample_ids(tokenizer: &TextTokenizer, sample: &Sample) -> Result<(Vec<u32
     Ok((ids, prompt_len))
 }
 
-/// Which tokens of a sample a `TextBatch` learns.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Learn {
-    /// The answer and its `<|eos|>`: what the VLM learns to write about an image.
-    Answer,
-    /// Text-only pretraining: every token after `<|bos|>` that text alone can tell. A caption is
-    /// learned whole, as a description; a question only up to `<|answer|>`, since its answer
-    /// depends on an image the LLM does not see. Learned from text alone, that answer can only
-    /// come from the question's wording, and the LLM learns to look at the words that say what
-    /// kind of question it is and away from the one that names the object ("what colour is the
-    /// star?"). Those attention scores end so low that their gradient vanishes, and instruction
-    /// tuning never brings the object's name back.
-    Language,
-}
-
 impl TextBatch {
-    pub fn new(tokenizer: &TextTokenizer, samples: &[&Sample], learn: Learn, device: &Device) -> Result<Self> {
-        let rows = samples
-            .iter()
-            .map(|s| {
-                let (ids, prompt_len) = sample_ids(tokenizer, s)?;
-                let learned = match (learn, s.prompt_task) {
-                    (Learn::Answer, _) => prompt_len..ids.len(),
-                    (Learn::Language, crate::prompt::Task::Caption) => 1..ids.len(),
-                    (Learn::Language, crate::prompt::Task::Question) => 1..prompt_len,
-                };
-                Ok((ids, learned))
-            })
-            .collect::<Result<Vec<_>>>()?;
-        Self::from_rows(&rows, tokenizer.special.pad, device)
+    /// `whole_text`: learn every token after `<|bos|>` (text-only pretraining), not only the answer.
+    pub fn new(tokenizer: &TextTokenizer, samples: &[&Sample], whole_text: bool, device: &Device) -> Result<Self> {
+        let rows = samples.iter().map(|s| sample_ids(tokenizer, s)).collect::<Result<Vec<_>>>()?;
+        Self::from_rows(&rows, tokenizer.special.pad, whole_text, device)
     }
 
-    /// Rows of (ids, the positions whose tokens are learned).
-    fn from_rows(rows: &[(Vec<u32>, std::ops::Range<usize>)], pad: u32, device: &Device) -> Result<Self> {
+    fn from_rows(rows: &[(Vec<u32>, usize)], pad: u32, whole_text: bool, device: &Device) -> Result<Self> {
         let t = rows.iter().map(|r| r.0.len()).max().unwrap_or(0);
         let mut ids = Vec::with_capacity(rows.len() * t);
         let mut mask = Vec::with_capacity(rows.len() * t);
-        for (row, learned) in rows {
+        for (row, prompt_len) in rows {
+            let learn_from = if whole_text { 1 } else { *prompt_len };
             for j in 0..t {
                 ids.push(row.get(j).copied().unwrap_or(pad));
-                mask.push(if learned.contains(&j) { 1f32 } else { 0f32 });
+                mask.push(if j >= learn_from && j < row.len() { 1f32 } else { 0f32 });
             }
         }
         Ok(Self {

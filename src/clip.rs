@@ -30,7 +30,7 @@
 use candle_core::{Module, Result, Tensor, D};
 use candle_nn::{Init, VarBuilder};
 
-use crate::batch::{Learn, TextBatch};
+use crate::batch::TextBatch;
 use crate::llm::Llm;
 use crate::patch_grid::PatchGrid;
 use crate::shapes_world::{caption_prompt, Cell, Colour, Lang, Object, Sample, Scene, Shape, Size};
@@ -141,7 +141,7 @@ pub fn phrase_features(llm: &Llm, tokenizer: &TextTokenizer, lang: Lang, phrases
         .map(|p| Sample { prompt_task: crate::prompt::Task::Caption, prompt: caption_prompt(lang).into(), answer: p.clone() })
         .collect();
     let refs: Vec<&Sample> = samples.iter().collect();
-    ClipHeads::text_features(llm, &TextBatch::new(tokenizer, &refs, Learn::Answer, llm.device())?, image_tokens)
+    ClipHeads::text_features(llm, &TextBatch::new(tokenizer, &refs, false, llm.device())?, image_tokens)
 }
 
 /// The phrase of every appearance ("big red circle"), in `appearance_index` order.

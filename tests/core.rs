@@ -435,29 +435,8 @@ fn native_pipeline_matches_the_recorded_fixture() {
 }
 
 #[test]
-fn text_only_pretraining_learns_a_captions_whole_text_but_not_a_questions_answer() {
-    use vlm_explainer::batch::{sample_ids, Learn, TextBatch};
-    use vlm_explainer::shapes_world::Sample;
-    let tok = tokenizer();
-    let question = Sample { prompt_task: Task::Question, prompt: "is there a star?".into(), answer: "yes".into() };
-    let caption = Sample { prompt_task: Task::Caption, prompt: "describe the image".into(), answer: "a red star".into() };
-    for (sample, learn, learned) in [
-        (&question, Learn::Answer, "yes<|eos|>"),
-        (&question, Learn::Language, "<|question|>is there a star?<|answer|>"),
-        (&caption, Learn::Answer, "a red star<|eos|>"),
-        (&caption, Learn::Language, "<|caption|>describe the image<|answer|>a red star<|eos|>"),
-    ] {
-        let batch = TextBatch::new(&tok, &[sample], learn, &CPU).unwrap();
-        let (ids, _) = sample_ids(&tok, sample).unwrap();
-        let mask: Vec<f32> = batch.loss_mask.squeeze(0).unwrap().to_vec1().unwrap();
-        let text: String = ids.iter().zip(&mask).filter(|(_, m)| **m > 0.0).map(|(&id, _)| tok.piece(id)).collect();
-        assert_eq!(text, learned, "{learn:?} of {:?}", sample.prompt_task);
-    }
-}
-
-#[test]
 fn packed_turns_learn_exactly_what_each_turn_learns_alone() {
-    use vlm_explainer::batch::{Learn, PackedBatch, TextBatch};
+    use vlm_explainer::batch::{PackedBatch, TextBatch};
     use vlm_explainer::shapes_world::Sample;
     let (vlm, _) = weights::seeded(&Config::micro(263), 5, &CPU).unwrap();
     let tok = tokenizer();
@@ -465,7 +444,7 @@ fn packed_turns_learn_exactly_what_each_turn_learns_alone() {
     let a = Sample { prompt_task: Task::Question, prompt: "where is it?".into(), answer: "top left".into() };
     let b = Sample { prompt_task: Task::Caption, prompt: "describe".into(), answer: "a red star".into() };
     let alone = |s: &Sample| {
-        let batch = TextBatch::new(&tok, &[s], Learn::Answer, &CPU).unwrap();
+        let batch = TextBatch::new(&tok, &[s], false, &CPU).unwrap();
         let loss: f32 = vlm.text_loss(&image_tokens, &batch.ids, &batch.loss_mask).unwrap().to_scalar().unwrap();
         let count: f32 = batch.loss_mask.sum_all().unwrap().to_scalar().unwrap();
         (loss, count)

@@ -14,7 +14,7 @@ use serde_json::json;
 
 use super::log::LossLog;
 use super::run::Run;
-use crate::batch::{pixels, Learn, PackedBatch, TextBatch};
+use crate::batch::{pixels, PackedBatch, TextBatch};
 use crate::clip::{
     appearance_index, appearance_phrases, appearances, kept_patches, object_patches, object_regions, phrase_features,
     shape_phrases, ClipHeads,
@@ -68,7 +68,7 @@ fn random_lang(rng: &mut Rng) -> Lang {
 fn caption_batch(run: &Run, scenes: &[Scene], langs: impl Fn(usize) -> Lang) -> Result<TextBatch> {
     let samples: Vec<Sample> = scenes.iter().enumerate().map(|(i, s)| s.samples(langs(i)).swap_remove(0)).collect();
     let refs: Vec<&Sample> = samples.iter().collect();
-    TextBatch::new(&run.tokenizer, &refs, Learn::Answer, &run.device)
+    TextBatch::new(&run.tokenizer, &refs, false, &run.device)
 }
 
 /// Each object's appearance and shape, scene by scene.
@@ -257,7 +257,7 @@ pub fn llm(run: &Run, o: StageOptions) -> Result<()> {
             })
             .collect();
         let refs: Vec<&Sample> = samples.iter().collect();
-        let batch = TextBatch::new(&run.tokenizer, &refs, Learn::Language, &run.device)?;
+        let batch = TextBatch::new(&run.tokenizer, &refs, true, &run.device)?;
         let loss = model.vlm.text_only_loss(&batch.ids, &batch.loss_mask)?;
         opt.set_learning_rate(lr_at(step, o.steps, o.lr));
         opt.backward_step(&loss)?;
