@@ -9,6 +9,7 @@ use crate::generate::Generator;
 use crate::llm::KvCache;
 use crate::prompt::prompt_ids;
 use crate::sampling::SamplingOptions;
+use crate::text_guard::TextGuard;
 use crate::shapes_world::{parse_caption, Lang, Scene};
 use crate::tokenizer::TextTokenizer;
 use crate::vlm::Vlm;
@@ -109,7 +110,8 @@ impl Tally {
 pub fn answer(vlm: &Vlm, tokenizer: &TextTokenizer, image: &KvCache, task: crate::prompt::Task, prompt: &str) -> Result<String> {
     let ids = prompt_ids(tokenizer, task, prompt)?;
     let options = SamplingOptions { max_new_tokens: 64, ..Default::default() };
-    let mut generator = Generator::start_after_image(vlm, image.clone(), &ids, options, Some(tokenizer.special.eos))?;
+    let mut generator = Generator::start_after_image(vlm, image.clone(), &ids, options, Some(tokenizer.special.eos))?
+        .with_guard(TextGuard::new(tokenizer, prompt));
     let mut out = Vec::new();
     while let Some(token) = generator.next_token(vlm)? {
         if !token.is_eos {

@@ -10,6 +10,7 @@ use crate::preprocess::PreparedImage;
 use crate::projector::Projector;
 use crate::prompt::{prompt_ids, Task};
 use crate::sampling::SamplingOptions;
+use crate::text_guard::TextGuard;
 use crate::tokenizer::TextTokenizer;
 use crate::vision_encoder::VisionOutput;
 use crate::vlm::Vlm;
@@ -184,7 +185,8 @@ impl Explainer {
                 ids.len() - room
             );
         }
-        let generator = Generator::start(&self.vlm, self.image_tokens()?, &ids, options, Some(self.tokenizer.special.eos))?;
+        let generator = Generator::start(&self.vlm, self.image_tokens()?, &ids, options, Some(self.tokenizer.special.eos))?
+            .with_guard(TextGuard::new(&self.tokenizer, text));
         let mut kinds = vec![PositionKind::Image; n];
         kinds.extend(std::iter::repeat_n(PositionKind::Text, ids.len()));
         let sequence = Sequence {

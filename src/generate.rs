@@ -6,6 +6,7 @@ use candle_core::{Result, Tensor};
 
 use crate::llm::{KvCache, LlmOutput};
 use crate::sampling::{probabilities, top_k, Sampler, SamplingOptions};
+use crate::text_guard::TextGuard;
 use crate::vlm::Vlm;
 
 /// How many candidates each generated token reports.
@@ -28,6 +29,8 @@ pub struct GeneratedToken {
     /// (layers, heads, 196), row-major.
     pub image_attention: Vec<f32>,
     pub is_eos: bool,
+    /// The probability the model gave tokens a `TextGuard` ruled out at this step (0 without one).
+    pub set_aside: f32,
 }
 
 pub struct Generator {
@@ -38,6 +41,7 @@ pub struct Generator {
     eos: Option<u32>,
     produced: usize,
     num_image_tokens: usize,
+    guard: Option<TextGuard>,
 }
 
 impl Generator {
@@ -56,7 +60,7 @@ impl Generator {
         let out = vlm.llm.forward(&input, Some(&mut cache), true)?;
         let num_image_tokens = image_tokens.dim(1)?;
         let pending = Some(predict(vlm, &out, num_image_tokens)?);
-        Ok(Self { cache, pending, sampler: Sampler::new(options), options, eos, produced: 0, num_image_tokens })
+        Ok(Self { cache, pending, sampler: Sampler::new(options), options, eos, produced: 0, num_image_tokens, guard: None })
     }
 
     /// The LLM's cache after the image tokens (1, 196, D_t) alone: every prompt about this image
@@ -79,7 +83,14 @@ impl Generator {
         let ids = Tensor::new(prompt_ids, vlm.llm.device())?.unsqueeze(0)?;
         let out = vlm.llm.forward(&vlm.llm.embed_tokens(&ids)?, Some(&mut cache), true)?;
         let pending = Some(predict(vlm, &out, num_image_tokens)?);
-        Ok(Self { cache, pending, sampler: Sampler::new(options), options, eos, produced: 0, num_image_tokens })
+        Ok(Self { cache, pending, sampler: Sampler::new(options), options, eos, produced: 0, num_image_tokens, guard: None })
+    }
+
+    /// Chooses only tokens that keep the answer valid text (see `TextGuard`); the probabilities
+    /// each token reports are then among the tokens the guard allowed.
+    pub fn with_guard(mut self, guard: TextGuard) -> Self {
+        self.guard = Some(guard);
+        self
     }
 
     /// Logits for the next position, until generation has finished.
@@ -94,8 +105,15 @@ impl Generator {
 
     /// Samples the next token and, unless it ends the answer, feeds it back. `None` once done.
     pub fn next_token(&mut self, vlm: &Vlm) -> Result<Option<GeneratedToken>> {
-        let Some(prediction) = self.pending.take() else { return Ok(None) };
+        let Some(mut prediction) = self.pending.take() else { return Ok(None) };
+        let set_aside = match &self.guard {
+            Some(guard) => guard.mask(&mut prediction.logits),
+            None => 0.0,
+        };
         let id = self.sampler.sample(&prediction.logits);
+        if let Some(guard) = &mut self.guard {
+            guard.push(id);
+        }
         let probs = probabilities(&prediction.logits);
         let is_eos = Some(id) == self.eos;
         self.produced += 1;
@@ -111,6 +129,7 @@ impl Generator {
             top: top_k(&probs, TOP_CANDIDATES),
             image_attention: prediction.image_attention,
             is_eos,
+            set_aside,
         }))
     }
 }

@@ -15,6 +15,7 @@ pub mod vlm;
 pub mod tokenizer;
 pub mod prompt;
 pub mod sampling;
+pub mod text_guard;
 pub mod generate;
 pub mod weights;
 pub mod fast_math;

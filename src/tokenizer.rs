@@ -4,6 +4,9 @@
 //! `<|image|>` names the image's place (the 196 image tokens stand there), and the task tokens
 //! `<|caption|>`, `<|question|>` and `<|answer|>` frame the prompt.
 
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
+
 use candle_core::{bail, Result};
 use tokenizers::models::bpe::{Vocab, BPE};
 use tokenizers::pre_tokenizers::byte_level::ByteLevel;
@@ -26,6 +29,8 @@ pub struct SpecialIds {
 pub struct TextTokenizer {
     inner: Tokenizer,
     pub special: SpecialIds,
+    /// `token_bytes`, made at its first use.
+    token_bytes: OnceLock<Arc<Vec<Option<Vec<u8>>>>>,
 }
 
 fn err(context: &str, e: impl std::fmt::Display) -> candle_core::Error {
@@ -79,7 +84,7 @@ impl TextTokenizer {
             question: id(SPECIAL_TOKENS[5])?,
             answer: id(SPECIAL_TOKENS[6])?,
         };
-        Ok(Self { inner, special })
+        Ok(Self { inner, special, token_bytes: OnceLock::new() })
     }
 
     /// An untrained byte-level tokenizer: the 256 byte tokens and the special tokens, no merges.
@@ -132,6 +137,25 @@ impl TextTokenizer {
             },
             None => token,
         }
+    }
+
+    /// The bytes each token id stands for, by id; `None` for a special token.
+    pub fn token_bytes(&self) -> Arc<Vec<Option<Vec<u8>>>> {
+        self.token_bytes
+            .get_or_init(|| {
+                let byte_of: HashMap<char, u8> = (0..=255u8).map(|b| (byte_to_char(b), b)).collect();
+                let added = self.inner.get_added_tokens_decoder();
+                let table = (0..self.vocab_size() as u32)
+                    .map(|id| {
+                        if added.get(&id).is_some_and(|t| t.special) {
+                            return None;
+                        }
+                        self.inner.id_to_token(id)?.chars().map(|c| byte_of.get(&c).copied()).collect()
+                    })
+                    .collect();
+                Arc::new(table)
+            })
+            .clone()
     }
 
     /// Checks that every id this tokenizer can produce has a row in the LLM's embedding.

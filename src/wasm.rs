@@ -185,7 +185,7 @@ impl VlmExplainer {
     }
 
     /// Stage 4: the next token, or `null` when the answer is complete. `{ id, piece, probability,
-    /// is_eos, top: [{ id, piece, probability }], image_attention: { shape: [layers, heads, 196],
+    /// is_eos, set_aside, top: [{ id, piece, probability }], image_attention: { shape: [layers, heads, 196],
     /// data }, text }` where `text` is the whole answer so far.
     #[wasm_bindgen(js_name = nextToken)]
     pub fn next_token(&mut self) -> Result<JsValue, JsError> {
@@ -212,6 +212,7 @@ impl VlmExplainer {
             ("piece", tok.piece(t.id).into()),
             ("probability", t.probability.into()),
             ("is_eos", t.is_eos.into()),
+            ("set_aside", t.set_aside.into()),
             ("top", top.into()),
             ("image_attention", attention),
             ("text", text.into()),

@@ -522,7 +522,15 @@ function selectToken(index) {
     li.textContent = `“${c.piece}” ${(c.probability * 100).toFixed(1)}%`;
     list.append(li);
   }
-  $('candidates').replaceChildren(title, list);
+  const parts = [title, list];
+  if (token.set_aside >= 0.001) {
+    const note = document.createElement('p');
+    note.className = 'set-aside';
+    note.dataset.testid = 'set-aside';
+    note.textContent = t('set_aside', (token.set_aside * 100).toFixed(1));
+    parts.push(note);
+  }
+  $('candidates').replaceChildren(...parts);
 }
 
 // --- inputs ------------------------------------------------------------------------------

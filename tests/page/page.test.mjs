@@ -90,6 +90,12 @@ test('a dropped PNG goes through every stage and the page shows each', async () 
   const changed = before.filter((v, i) => v !== after[i]).length;
   assert.ok(changed > before.length / 4, `the attention heat map covers the image (${changed} of ${before.length} samples changed)`);
   assert.match(await page.locator('#candidates').textContent(), /%/);
+  // The answer is text in the prompt's language (English here), even about a picture unlike
+  // any the model learned from: no broken character, no Chinese. The first token's top choice
+  // was Chinese; the page says so where it shows that token's candidates.
+  const answer = await page.locator('#output').textContent();
+  assert.ok(answer.length > 0 && /^[\x20-\x7e]*$/.test(answer), `the English answer is ASCII text: ${JSON.stringify(answer)}`);
+  assert.match(await page.locator('[data-testid="set-aside"]').textContent(), /^The model gave \d+\.\d% of its probability to tokens that would not be text/);
   await page.selectOption('#token-layer', '0');
   await page.selectOption('#token-head', '1');
   assert.notDeepEqual(await snapshot(), after, 'one layer and head differ from the mean');
