@@ -75,7 +75,10 @@ async function openOnce(browser, url, trace) {
   });
   const pageEntries = await page.evaluate(entries);
   const workerEntries = [];
-  for (const w of workers) {
+  // The thread pool's workers (blob: URLs, started by wasm-bindgen-rayon) set no marks and wait
+  // on shared memory: evaluating in them stalls, and closing their context then took the
+  // browser down.
+  for (const w of workers.filter((w) => !w.url().startsWith('blob:'))) {
     try { workerEntries.push({ url: w.url(), ...(await w.evaluate(entries)) }); } catch (e) { console.error(`worker ${w.url()}: ${e.message}`); }
   }
   await context.close();
