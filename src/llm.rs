@@ -37,6 +37,11 @@ impl KvCache {
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
+
+    /// The keys `layer`'s attention matches its queries against: (b, heads, positions, head_dim).
+    pub fn keys(&self, layer: usize) -> Option<&Tensor> {
+        self.layers.get(layer)?.as_ref().map(|(k, _)| k)
+    }
 }
 
 pub struct LlmOutput {
