@@ -30,11 +30,11 @@ fn main() -> Result<()> {
     let bytes = std::fs::read(model.join("model.safetensors"))?;
     let mut tensors = vlm_explainer::weights::load_tensors(&shipped, bytes, &Device::Cpu)?;
     if widen {
-        let fc1 = &tensors["projector.fc1.weight"]; // (D_t, D_v)
-        let zeros = fc1.zeros_like()?;
-        let side = vec![zeros.clone(), zeros.clone(), zeros.clone(), zeros];
-        let parts: Vec<Tensor> = side.iter().cloned().chain([fc1.clone()]).chain(side.iter().cloned()).collect();
-        tensors.insert("projector.fc1.weight".into(), Tensor::cat(&parts, 1)?);
+        // (D_t, D_v) -> (D_t, 9 D_v): the patch itself is the 5th of the 9, its neighbours read 0.
+        let fc1 = &tensors["projector.fc1.weight"];
+        let (rows, cols) = fc1.dims2()?;
+        let neighbours = Tensor::zeros((rows, 4 * cols), fc1.dtype(), fc1.device())?;
+        tensors.insert("projector.fc1.weight".into(), Tensor::cat(&[&neighbours, fc1, &neighbours], 1)?);
     }
     let varmap = run.varmap(None)?;
     for (name, var) in varmap.data().lock().expect("unpoisoned").iter() {

@@ -47,10 +47,6 @@ fn byte_to_char(b: u8) -> char {
     char::from_u32(256 + offset).expect("256 + n < 0x200 is a valid char")
 }
 
-fn char_to_byte(c: char) -> Option<u8> {
-    (0..=255u8).find(|&b| byte_to_char(b) == c)
-}
-
 impl TextTokenizer {
     pub fn from_json(bytes: &[u8]) -> Result<Self> {
         // The JSON is checked first: the `tokenizers` crate panics on some syntax errors (inside
@@ -129,13 +125,12 @@ impl TextTokenizer {
         if SPECIAL_TOKENS.contains(&token.as_str()) {
             return token;
         }
-        let bytes: Option<Vec<u8>> = token.chars().map(char_to_byte).collect();
-        match bytes {
-            Some(bytes) => match String::from_utf8(bytes.clone()) {
-                Ok(text) => text,
+        match self.token_bytes().get(id as usize) {
+            Some(Some(bytes)) => match std::str::from_utf8(bytes) {
+                Ok(text) => text.to_string(),
                 Err(_) => bytes.iter().map(|b| format!("\\x{b:02X}")).collect(),
             },
-            None => token,
+            _ => token,
         }
     }
 
