@@ -11,7 +11,7 @@
 use std::collections::HashMap;
 
 use candle_core::{bail, DType, Device, Error, Result, Tensor};
-use candle_nn::{AdamW, VarBuilder, VarMap};
+use candle_nn::{AdamW, Optimizer, VarBuilder, VarMap};
 use serde::Serialize;
 
 use crate::batch::{pixels, sample_ids, PackedBatch};
@@ -365,6 +365,11 @@ impl ProjectorTrainer {
         }
         let batch = PackedBatch::from_turn_ids(&rows, self.tokenizer.special.pad, n, self.config.llm.max_seq_len, &self.device)?;
         Ok((batch, cut))
+    }
+
+    /// Changes the learning rate from the next step on (a schedule is the caller's).
+    pub fn set_learning_rate(&mut self, lr: f64) {
+        self.optimizer.set_learning_rate(lr);
     }
 
     /// One AdamW step on `batch` scenes drawn from the pool.
