@@ -5,7 +5,7 @@
 //! setting's steps can be set against the page's 5 minutes by ratio.
 //!     cargo run --release --example panel_sweep -- www/model BATCH LR STEPS [POOL] [EVERY] [SCENES]
 use candle_core::Result;
-use vlm_explainer::projector_training::{now_ms, ProjectorTrainer, TrainOptions};
+use vlm_explainer::projector_training::{ProjectorTrainer, TrainOptions};
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -30,7 +30,6 @@ fn main() -> Result<()> {
         }
         step_ms += trainer.step()?.step_ms;
         if step % every == 0 || step == steps {
-            let started = now_ms();
             let r = trainer.evaluate()?;
             let p = |x: f64| format!("{:.1}", 100.0 * x);
             println!(
@@ -38,7 +37,7 @@ fn main() -> Result<()> {
                 step_ms / step as f64,
                 p(r.en.shape), p(r.en.colour), p(r.en.size), p(r.en.position), p(r.en.caption_exact),
                 p(r.zh.shape), p(r.zh.colour), p(r.zh.size), p(r.zh.position), p(r.zh.caption_exact),
-                (now_ms() - started) / 1000.0
+                r.ms / 1000.0
             );
         }
     }
