@@ -6,9 +6,15 @@
 //! Each op here runs its forward and its backward as one pass over rows of the last dimension,
 //! natively on two threads and in the browser on one. Softmax and GELU use `fast_math`'s
 //! vectorisable exp and tanh, so inference runs them too; inference keeps candle's LayerNorm.
+//!
+//! `matmul_frozen_weight` is `x W^T` for a weight that takes no gradient: candle's matmul
+//! backward computes both operands' gradients, so through a frozen layer a third of the work
+//! (the weight's gradient) would be computed and dropped.
 
-use crate::fast_math;
-use candle_core::{bail, CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
+use std::sync::Arc;
+
+use crate::{fast_math, simd_matmul};
+use candle_core::{bail, CpuStorage, CustomOp1, CustomOp2, CustomOp3, DType, Device, Layout, Result, Shape, Tensor};
 
 /// The contiguous f32 values behind `storage` and `layout`.
 fn values<'a>(storage: &'a CpuStorage, layout: &Layout, op: &str) -> Result<&'a [f32]> {
@@ -98,6 +104,106 @@ impl CustomOp2 for SoftmaxBackward {
             }
         });
         Ok((CpuStorage::F32(out), l1.shape().clone()))
+    }
+}
+
+/// `softmax(x * scale + mask)` over the last dimension in one pass: attention's scaling, its
+/// additive mask and its softmax, which as three ops cost three full-size passes and
+/// temporaries forward and two more backward. `mask` (0 or -inf) is broadcast over `x`'s
+/// leading dimensions (shapes such as (t, s) or (b, 1, t, s) against (b, heads, t, s)) and takes
+/// no gradient. The result is the same, bit for bit, as `softmax_last_dim(x * scale + mask)`.
+pub fn scaled_masked_softmax(x: &Tensor, scale: f32, mask: Option<&Tensor>) -> Result<Tensor> {
+    let op = ScaledMaskedSoftmax { scale, mask: match mask {
+        Some(m) => Some(MaskRows::new(m, x.dims())?),
+        None => None,
+    } };
+    x.contiguous()?.apply_op1(op)
+}
+
+/// A contiguous f32 mask and how a row of the scores finds its row of the mask.
+struct MaskRows {
+    values: Vec<f32>,
+    /// Per leading dimension of the scores: its size and the mask's row stride along it (0
+    /// where the mask is broadcast).
+    dims: Vec<(usize, usize)>,
+}
+
+impl MaskRows {
+    fn new(mask: &Tensor, x_dims: &[usize]) -> Result<Self> {
+        let m_dims = mask.dims();
+        let n = x_dims.len();
+        if n == 0 || m_dims.len() > n || m_dims.last() != x_dims.last() {
+            bail!("attention mask {m_dims:?} does not fit scores {x_dims:?}");
+        }
+        // The mask's dims, right-aligned against the scores' and padded with 1s.
+        let padded: Vec<usize> = std::iter::repeat_n(1, n - m_dims.len()).chain(m_dims.iter().copied()).collect();
+        let mut dims = vec![(0, 0); n - 1];
+        let mut stride = 1; // in rows of the mask
+        for d in (0..n - 1).rev() {
+            if padded[d] != 1 && padded[d] != x_dims[d] {
+                bail!("attention mask {m_dims:?} does not fit scores {x_dims:?}");
+            }
+            dims[d] = (x_dims[d], if padded[d] == 1 { 0 } else { stride });
+            stride *= padded[d];
+        }
+        let values = mask.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
+        Ok(Self { values, dims })
+    }
+
+    /// The mask's row for row `r` of the scores.
+    fn row(&self, mut r: usize, len: usize) -> &[f32] {
+        let mut at = 0;
+        for &(size, stride) in self.dims.iter().rev() {
+            at += (r % size) * stride;
+            r /= size;
+        }
+        &self.values[at * len..(at + 1) * len]
+    }
+}
+
+struct ScaledMaskedSoftmax {
+    scale: f32,
+    mask: Option<MaskRows>,
+}
+
+impl CustomOp1 for ScaledMaskedSoftmax {
+    fn name(&self) -> &'static str {
+        "scaled-masked-softmax"
+    }
+
+    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
+        let x = values(storage, layout, self.name())?;
+        let n = layout.dims().last().copied().unwrap_or(1);
+        let mut out = vec![0f32; x.len()];
+        for_row_chunks(&mut out, n, |first, chunk| {
+            for (r, y) in chunk.chunks_mut(n).enumerate() {
+                let xr = &x[(first + r) * n..(first + r + 1) * n];
+                match &self.mask {
+                    Some(mask) => {
+                        for ((y, &v), &m) in y.iter_mut().zip(xr).zip(mask.row(first + r, n)) {
+                            *y = v * self.scale + m;
+                        }
+                    }
+                    None => {
+                        for (y, &v) in y.iter_mut().zip(xr) {
+                            *y = v * self.scale;
+                        }
+                    }
+                }
+                let max = y.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                for y in y.iter_mut() {
+                    *y = fast_math::exp(*y - max);
+                }
+                let inv = 1.0 / y.iter().sum::<f32>();
+                y.iter_mut().for_each(|y| *y *= inv);
+            }
+        });
+        Ok((CpuStorage::F32(out), layout.shape().clone()))
+    }
+
+    fn bwd(&self, _x: &Tensor, y: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
+        let dx = y.apply_op2_no_bwd(&grad.contiguous()?, &SoftmaxBackward)?;
+        Ok(Some(if self.scale == 1.0 { dx } else { (dx * self.scale as f64)? }))
     }
 }
 
@@ -273,5 +379,54 @@ impl CustomOp2 for GeluBackward {
             }
         });
         Ok((CpuStorage::F32(out), l1.shape().clone()))
+    }
+}
+
+/// `x W^T` for x (rows, in) and a weight (out, in) that is not trained: the backward pass
+/// computes x's gradient only (`grad W`). With `packed` (W and W^T packed by
+/// `simd_matmul::pack`) both products run through `simd_matmul` (split among threads in the
+/// threaded browser build), else through candle's matmul.
+pub fn matmul_frozen_weight(x: &Tensor, weight: &Tensor, packed: Option<(Arc<Vec<f32>>, Arc<Vec<f32>>)>) -> Result<Tensor> {
+    if weight.dtype() != DType::F32 || x.dtype() != DType::F32 {
+        bail!("matmul_frozen_weight takes f32 tensors, got {:?} and {:?}", x.dtype(), weight.dtype());
+    }
+    x.contiguous()?.apply_op1(FrozenWeightMatmul { weight: weight.detach(), packed })
+}
+
+struct FrozenWeightMatmul {
+    /// (out, in).
+    weight: Tensor,
+    packed: Option<(Arc<Vec<f32>>, Arc<Vec<f32>>)>,
+}
+
+impl CustomOp1 for FrozenWeightMatmul {
+    fn name(&self) -> &'static str {
+        "frozen-weight-matmul"
+    }
+
+    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
+        let x = values(storage, layout, self.name())?;
+        let (rows, k) = layout.shape().dims2()?;
+        let (n, k_w) = self.weight.dims2()?;
+        if k != k_w {
+            bail!("frozen-weight-matmul: input width {k}, weight width {k_w}");
+        }
+        let out = match &self.packed {
+            Some((w, _)) => {
+                let mut out = vec![0f32; rows * n];
+                simd_matmul::matmul_rows(x, rows, k, w, n, &mut out);
+                out
+            }
+            None => Tensor::from_slice(x, (rows, k), &Device::Cpu)?.matmul(&self.weight.t()?)?.flatten_all()?.to_vec1()?,
+        };
+        Ok((CpuStorage::F32(out), Shape::from((rows, n))))
+    }
+
+    fn bwd(&self, _x: &Tensor, _y: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
+        Ok(Some(match &self.packed {
+            // g W = g (W^T)^T: the packed product with W^T as its weight.
+            Some((_, wt)) => simd_matmul::linear_packed(grad, wt, self.weight.dim(1)?)?,
+            None => grad.matmul(&self.weight)?,
+        }))
     }
 }

@@ -126,7 +126,14 @@ impl Llm {
 
     /// Hidden states (b, t, D_t) -> logits (b, t, vocab), through the tied embedding matrix.
     pub fn logits(&self, hidden: &Tensor) -> Result<Tensor> {
-        hidden.broadcast_matmul(&self.wte.embeddings().t()?)
+        let wte = self.wte.embeddings();
+        if hidden.track_op() && !wte.track_op() {
+            // Frozen embeddings: the product backpropagates to `hidden` only.
+            let (b, t, c) = hidden.dims3()?;
+            let logits = crate::kernels::matmul_frozen_weight(&hidden.reshape((b * t, c))?, wte, None)?;
+            return logits.reshape((b, t, wte.dim(0)?));
+        }
+        hidden.broadcast_matmul(&wte.t()?)
     }
 
     pub fn layers(&self) -> usize {

@@ -1,7 +1,9 @@
 //! The parts both transformers share: multi-head self-attention, the MLP, and a pre-LN block.
 //! The vision encoder runs them without a mask; the LLM with a causal mask and a KV cache.
 
-use candle_core::{Module, Result, Tensor};
+use std::sync::{Arc, OnceLock};
+
+use candle_core::{DType, Module, Result, Tensor};
 use candle_nn::{Init, VarBuilder};
 
 use crate::config::LAYER_NORM_EPS;
@@ -13,40 +15,49 @@ fn wants_gradient(tensors: &[&Tensor]) -> bool {
     tensors.iter().any(|t| t.track_op())
 }
 
-/// Softmax over the last dimension (`kernels`' single pass, with a backward pass).
-pub fn softmax_last_dim(x: &Tensor) -> Result<Tensor> {
-    crate::kernels::softmax_last_dim(x)
-}
-
 /// `y = x W^T + b` over the last dimension. Unlike candle-nn's `Linear`, a (b, t, in) input is
 /// flattened to one (b * t, in) matrix product instead of b small ones against a broadcast
 /// weight: the same result, and a much cheaper backward pass when training.
 ///
 /// In the browser, inference (no gradient wanted, a weight that is not a training variable) runs
-/// through `simd_matmul`, with the weight packed at first use and kept.
+/// through `simd_matmul`, with the weight packed at first use and kept. Training through a
+/// frozen layer (the input wants a gradient, the weight does not) computes the input's gradient
+/// only (`kernels::matmul_frozen_weight`); in the browser both its products run through
+/// `simd_matmul` too, on the threads of the threaded build.
 #[derive(Debug, Clone)]
 pub struct Linear {
     weight: Tensor,
     bias: Option<Tensor>,
-    packed: std::sync::OnceLock<Vec<f32>>,
+    /// W packed for `x W^T`, and W^T packed for a gradient's `g W`: made at first use.
+    packed: OnceLock<Arc<Vec<f32>>>,
+    packed_t: OnceLock<Arc<Vec<f32>>>,
 }
 
 /// Weights `weight` (out, in) and `bias` (out), as in PyTorch and candle-nn.
 pub fn linear(in_dim: usize, out_dim: usize, vb: VarBuilder) -> Result<Linear> {
     let bound = 1.0 / (in_dim as f64).sqrt();
     let init = Init::Uniform { lo: -bound, up: bound };
-    Ok(Linear {
-        weight: vb.get_with_hints((out_dim, in_dim), "weight", init)?,
-        bias: Some(vb.get_with_hints(out_dim, "bias", init)?),
-        packed: Default::default(),
-    })
+    let weight = vb.get_with_hints((out_dim, in_dim), "weight", init)?;
+    let bias = Some(vb.get_with_hints(out_dim, "bias", init)?);
+    Ok(Linear { weight, bias, packed: Default::default(), packed_t: Default::default() })
 }
 
 /// A `Linear` without bias (weight `weight` only).
 pub fn linear_no_bias(in_dim: usize, out_dim: usize, vb: VarBuilder) -> Result<Linear> {
     let bound = 1.0 / (in_dim as f64).sqrt();
     let weight = vb.get_with_hints((out_dim, in_dim), "weight", Init::Uniform { lo: -bound, up: bound })?;
-    Ok(Linear { weight, bias: None, packed: Default::default() })
+    Ok(Linear { weight, bias: None, packed: Default::default(), packed_t: Default::default() })
+}
+
+/// `m` (n, k) packed by `simd_matmul::pack`, made once into `cell`.
+fn packed_once(cell: &OnceLock<Arc<Vec<f32>>>, m: impl FnOnce() -> Result<Tensor>) -> Result<Arc<Vec<f32>>> {
+    if let Some(p) = cell.get() {
+        return Ok(p.clone());
+    }
+    let m = m()?;
+    let (n, k) = m.dims2()?;
+    let values: Vec<f32> = m.to_dtype(DType::F32)?.flatten_all()?.to_vec1()?;
+    Ok(cell.get_or_init(|| Arc::new(crate::simd_matmul::pack(&values, n, k))).clone())
 }
 
 impl Linear {
@@ -58,20 +69,28 @@ impl Linear {
     /// x (rows, in) W^T: `simd_matmul` in the browser when no gradient is wanted and there are
     /// rows enough to fill its tiles, else candle's.
     fn product(&self, x: &Tensor) -> Result<Tensor> {
+        let f32s = x.dtype() == DType::F32 && self.weight.dtype() == DType::F32;
+        let in_browser = cfg!(target_arch = "wasm32");
+        if f32s && x.track_op() && !self.weight.track_op() {
+            let packed = if in_browser {
+                let w = self.packed_once_w()?;
+                let wt = packed_once(&self.packed_t, || self.weight.t()?.contiguous())?;
+                Some((w, wt))
+            } else {
+                None
+            };
+            return crate::kernels::matmul_frozen_weight(x, &self.weight, packed);
+        }
         // A decode step's single row stays with candle: its product is a pass over the weights,
         // and gemm's was faster there (bench/ab_stages.mjs: 16.6 against 19.1 ms a `seed` token).
-        let rows = x.dim(0)?;
-        if cfg!(target_arch = "wasm32") && rows >= 4 && !wants_gradient(&[x, &self.weight]) && x.dtype() == candle_core::DType::F32 {
-            if self.packed.get().is_none() {
-                let (n, k) = self.weight.dims2()?;
-                let w: Vec<f32> = self.weight.to_dtype(candle_core::DType::F32)?.flatten_all()?.to_vec1()?;
-                let _ = self.packed.set(crate::simd_matmul::pack(&w, n, k));
-            }
-            if let Some(packed) = self.packed.get() {
-                return crate::simd_matmul::linear_packed(x, packed, self.weight.dim(0)?);
-            }
+        if in_browser && f32s && x.dim(0)? >= 4 && !wants_gradient(&[x, &self.weight]) {
+            return crate::simd_matmul::linear_packed(x, &self.packed_once_w()?, self.weight.dim(0)?);
         }
         x.matmul(&self.weight.t()?)
+    }
+
+    fn packed_once_w(&self) -> Result<Arc<Vec<f32>>> {
+        packed_once(&self.packed, || Ok(self.weight.clone()))
     }
 }
 
@@ -164,11 +183,8 @@ impl Attention {
             *cache = Some((k.clone(), v.clone()));
         }
         let scale = 1.0 / (self.head_dim as f64).sqrt();
-        let mut scores = (q.matmul(&k.t()?)? * scale)?; // (b, heads, t, s)
-        if let Some(mask) = mask {
-            scores = scores.broadcast_add(mask)?;
-        }
-        let weights = softmax_last_dim(&scores)?;
+        let scores = q.matmul(&k.t()?)?; // (b, heads, t, s)
+        let weights = crate::kernels::scaled_masked_softmax(&scores, scale as f32, mask)?;
         let y = weights.matmul(&v)?; // (b, heads, t, head_dim)
         let y = y.transpose(1, 2)?.reshape((b, t, c))?;
         Ok((self.proj.forward(&y)?, weights))

@@ -472,6 +472,68 @@ fn packed_turns_learn_exactly_what_each_turn_learns_alone() {
 }
 
 #[test]
+fn a_frozen_weight_product_matches_candles_and_backpropagates_to_the_input_only() {
+    use candle_core::Var;
+    use vlm_explainer::kernels;
+    let max_diff = |a: &Tensor, b: &Tensor| -> f32 {
+        (a - b).unwrap().abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_scalar().unwrap()
+    };
+    let x = Var::from_tensor(&Tensor::randn(0f32, 1.0, (37, 70), &CPU).unwrap()).unwrap();
+    let w = Tensor::randn(0f32, 0.5, (45, 70), &CPU).unwrap(); // (out, in), not a variable
+    let r = Tensor::randn(0f32, 1.0, (37, 45), &CPU).unwrap();
+    let plain = x.matmul(&w.t().unwrap()).unwrap();
+    let gp = (plain.clone() * &r).unwrap().sum_all().unwrap().backward().unwrap();
+    // Through candle's matmul, and through the browser's packed products (run natively here).
+    let pack = |m: &Tensor| {
+        let (n, k) = m.dims2().unwrap();
+        std::sync::Arc::new(vlm_explainer::simd_matmul::pack(&m.flatten_all().unwrap().to_vec1::<f32>().unwrap(), n, k))
+    };
+    let packed = Some((pack(&w), pack(&w.t().unwrap().contiguous().unwrap())));
+    for (what, packed) in [("candle", None), ("packed", packed)] {
+        let frozen = kernels::matmul_frozen_weight(&x, &w, packed).unwrap();
+        assert!(max_diff(&frozen, &plain) < 1e-5, "{what}: forward differs by {}", max_diff(&frozen, &plain));
+        let gf = (frozen * &r).unwrap().sum_all().unwrap().backward().unwrap();
+        let (a, b) = (gf.get(x.as_tensor()).unwrap(), gp.get(x.as_tensor()).unwrap());
+        assert!(max_diff(a, b) < 1e-4, "{what}: input gradient differs by {}", max_diff(a, b));
+        // candle's product also stores a gradient for its right operand (the weight's
+        // transpose), computed and never used; the frozen product does not (both store r's).
+        assert_eq!(gp.get_ids().count(), gf.get_ids().count() + 1, "{what}: a gradient beside x's");
+    }
+}
+
+#[test]
+fn the_fused_attention_softmax_matches_scale_mask_softmax_in_value_and_gradient() {
+    use candle_core::Var;
+    use vlm_explainer::kernels;
+    let max_diff = |a: &Tensor, b: &Tensor| -> f32 {
+        (a - b).unwrap().abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_scalar().unwrap()
+    };
+    let (b, h, t) = (3, 4, 50);
+    let x = Var::from_tensor(&Tensor::randn(0f32, 3.0, (b, h, t, t), &CPU).unwrap()).unwrap();
+    let r = Tensor::randn(0f32, 1.0, (b, h, t, t), &CPU).unwrap();
+    // A causal mask (t, s), and one per row (b, 1, t, s) as packed batches use.
+    let causal = vlm_explainer::transformer::causal_mask(t, 0, &CPU).unwrap();
+    let per_row: Vec<f32> = (0..b * t * t).map(|i| if i % 5 == 0 { 0.0 } else { f32::NEG_INFINITY }).collect();
+    let per_row = Tensor::from_vec(per_row, (b, 1, t, t), &CPU).unwrap();
+    for (what, mask) in [("no mask", None), ("causal", Some(&causal)), ("per row", Some(&per_row))] {
+        let scale = 0.176_776_7f32;
+        let fused = kernels::scaled_masked_softmax(&x, scale, mask).unwrap();
+        let mut scores = (x.as_tensor() * scale as f64).unwrap();
+        if let Some(m) = mask {
+            scores = scores.broadcast_add(m).unwrap();
+        }
+        let plain = kernels::softmax_last_dim(&scores).unwrap();
+        assert_eq!(max_diff(&fused, &plain), 0.0, "{what}: forward differs");
+        let gf = (fused * &r).unwrap().sum_all().unwrap().backward().unwrap();
+        let gp = (plain * &r).unwrap().sum_all().unwrap().backward().unwrap();
+        let (a, c) = (gf.get(x.as_tensor()).unwrap(), gp.get(x.as_tensor()).unwrap());
+        assert!(max_diff(a, c) < 1e-5, "{what}: gradient differs by {}", max_diff(a, c));
+    }
+    let wrong = Tensor::zeros((2, 1, t, t), DType::F32, &CPU).unwrap();
+    assert!(kernels::scaled_masked_softmax(&x, 1.0, Some(&wrong)).is_err(), "a mask for 2 rows accepted for 3");
+}
+
+#[test]
 fn training_kernels_match_the_composed_ops_in_value_and_gradient() {
     use candle_core::Var;
     use vlm_explainer::kernels;
