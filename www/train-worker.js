@@ -2,11 +2,41 @@
 // step on ShapesWorld scenes, with every step's loss, time and memory posted to the page. Each
 // reset starts a new worker, so the memory it reports belongs to one setting alone.
 
-import init, { ProjectorTrainer } from '../pkg/vlm_explainer.js';
 import { get, fetchModelFiles, pickModelFiles, nameFiles } from './model-files.js';
 
+// At most this many threads in the pool.
+const MAX_THREADS = 8;
+
+// Where the page is cross-origin isolated, the threaded build (pkg-threads/) with a pool of
+// workers of its own: each step's products with the frozen layers' weights split their rows
+// among the threads. Elsewhere, or if that build or its pool fails, the single-thread pkg/.
 let wasm = null;
-const ready = init().then((exports) => { wasm = exports; });
+let ProjectorTrainer = null;
+let threads = 1;
+async function load() {
+  if (self.crossOriginIsolated && typeof SharedArrayBuffer === 'function') {
+    try {
+      const glue = await import('../pkg-threads/vlm_explainer.js');
+      wasm = await glue.default();
+      ProjectorTrainer = glue.ProjectorTrainer;
+      const n = Math.max(1, Math.min(navigator.hardwareConcurrency || 1, MAX_THREADS));
+      try {
+        await glue.initThreadPool(n);
+        glue.poolReady();
+        threads = n;
+      } catch (e) {
+        console.warn(`no thread pool (${describe(e)}): training runs on one thread`);
+      }
+      return;
+    } catch (e) {
+      console.warn(`no threaded build (${describe(e)}): training runs on one thread`);
+    }
+  }
+  const glue = await import('../pkg/vlm_explainer.js');
+  wasm = await glue.default();
+  ProjectorTrainer = glue.ProjectorTrainer;
+}
+const ready = load();
 let trainer = null;
 let running = false;
 let evalEvery = 25;
@@ -67,7 +97,7 @@ async function handle(data) {
       const started = performance.now();
       trainer = await makeTrainer(data);
       evalEvery = data.evalEvery ?? evalEvery;
-      post({ type: 'ready', info: trainer.info(), memory: memory(), ms: performance.now() - started });
+      post({ type: 'ready', info: trainer.info(), memory: memory(), ms: performance.now() - started, threads });
     } else if (!trainer) {
       throw new Error('the trainer is not ready yet');
     } else if (data.type === 'start') {
@@ -93,7 +123,7 @@ async function handle(data) {
       } catch (e) {
         throw new Error(describe(e).replaceAll('the projector file', data.file.name));
       }
-      post({ type: 'ready', info: trainer.info(), memory: memory(), loaded: data.file.name });
+      post({ type: 'ready', info: trainer.info(), memory: memory(), loaded: data.file.name, threads });
       evaluate();
     } else throw new Error(`unknown request ${data.type}`);
   } catch (e) {

@@ -7,7 +7,9 @@
 // Usage: node tests/page/train_bench.mjs [MINUTES=5] [SECONDS_PER_SETTING=90]
 // With MODEL=DIR (config.json, model.safetensors, tokenizer.json) the page opens that model
 // first, as "Open model…" does; otherwise it trains on the model www/model/ ships. KIND=linear,
-// mlp2x_gelu or mlp2x_gelu_3x3 picks the projector kind (the panel's default otherwise).
+// mlp2x_gelu or mlp2x_gelu_3x3 picks the projector kind (the panel's default otherwise). ROOT=DIR
+// serves another checkout's page (to set two builds side by side); ISOLATED=0 serves it without
+// COOP/COEP, so that the page runs the single-thread build.
 
 import path from 'node:path';
 import { OUT, serve, launch, openPage } from './helpers.mjs';
@@ -16,7 +18,7 @@ const MINUTES = Number(process.argv[2] ?? 5);
 const SECONDS_PER_SETTING = Number(process.argv[3] ?? 90);
 const ATTRIBUTES = ['shape', 'colour', 'size', 'position'];
 
-const server = await serve();
+const server = await serve(process.env.ROOT || undefined, { isolated: process.env.ISOLATED !== '0' });
 const browser = await launch();
 try {
   const { page } = await openPage(browser, server.url);

@@ -247,6 +247,7 @@ export class TrainPanel {
   onMessage(msg) {
     if (msg.type === 'ready') {
       this.info = msg.info;
+      this.threads = msg.threads;
       this.memory = msg.memory;
       if (msg.loaded) { this.losses = []; this.loadedName = msg.loaded; }
       this.setState(msg.loaded ? 'loaded' : 'ready', msg.loaded ?? '');
@@ -337,7 +338,7 @@ export class TrainPanel {
     if (!s) { $('train-stats').textContent = ''; $('train-cache').textContent = ''; return; }
     const recent = this.stepTimes.slice(-10);
     const ms = recent.reduce((a, b) => a + b, 0) / recent.length;
-    $('train-stats').textContent = t('train_stats', s.step, s.loss, 1000 / ms, ms, this.memory / 2 ** 20, this.info.batch, formatLr(this.info.lr));
+    $('train-stats').textContent = t('train_stats', s.step, s.loss, 1000 / ms, ms, this.memory / 2 ** 20, this.info.batch, formatLr(this.info.lr), this.threads ?? 1);
     const c = this.cache;
     let text;
     if (this.info.trainable.includes('vision_encoder')) text = t('train_cache_off', c.encoded, c.encode_ms / 1000);
