@@ -20,7 +20,17 @@ const ROUND: f32 = 12_582_912.0;
 #[inline(always)]
 pub fn exp(x: f32) -> f32 {
     let underflow = x < -87.3;
-    let x = x.max(-87.3).min(88.3);
+    // Comparisons, not `max`/`min`: in wasm those are calls to `fmaxf`/`fminf` (Rust's NaN rule
+    // is not wasm's), which kept the loops scalar. The same values, NaN included (-> -87.3).
+    let x = if x >= -87.3 {
+        if x > 88.3 {
+            88.3
+        } else {
+            x
+        }
+    } else {
+        -87.3
+    };
     let shifted = x * LOG2_E + ROUND;
     let n = shifted - ROUND;
     let r = x - n * LN2_HI - n * LN2_LO;

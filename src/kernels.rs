@@ -47,6 +47,17 @@ fn for_row_chunks(out: &mut [f32], row: usize, f: impl Fn(usize, &mut [f32]) + S
     });
 }
 
+/// `f32::max` as a comparison: the same result (a NaN `v` is skipped), but in wasm `f32::max`
+/// is a call to `fmaxf`.
+#[inline(always)]
+fn max_ignoring_nan(m: f32, v: f32) -> f32 {
+    if v > m {
+        v
+    } else {
+        m
+    }
+}
+
 /// Softmax over the last dimension.
 pub fn softmax_last_dim(x: &Tensor) -> Result<Tensor> {
     x.contiguous()?.apply_op1(Softmax)
@@ -67,7 +78,7 @@ impl CustomOp1 for Softmax {
         for_row_chunks(&mut out, n, |first, chunk| {
             for (r, y) in chunk.chunks_mut(n).enumerate() {
                 let xr = &x[(first + r) * n..(first + r + 1) * n];
-                let max = xr.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                let max = xr.iter().copied().fold(f32::NEG_INFINITY, max_ignoring_nan);
                 for (y, &v) in y.iter_mut().zip(xr) {
                     *y = fast_math::exp(v - max);
                 }
@@ -190,7 +201,7 @@ impl CustomOp1 for ScaledMaskedSoftmax {
                         }
                     }
                 }
-                let max = y.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                let max = y.iter().copied().fold(f32::NEG_INFINITY, max_ignoring_nan);
                 for y in y.iter_mut() {
                     *y = fast_math::exp(*y - max);
                 }
@@ -382,20 +393,40 @@ impl CustomOp2 for GeluBackward {
     }
 }
 
-/// `x W^T` for x (rows, in) and a weight (out, in) that is not trained: the backward pass
-/// computes x's gradient only (`grad W`). With `packed` (W and W^T packed by
+/// `x W^T + bias` for x (rows, in) and a weight (out, in) and bias (out) that are not trained:
+/// the backward pass computes x's gradient only (`grad W`). With `packed` (W and W^T packed by
 /// `simd_matmul::pack`) both products run through `simd_matmul` (split among threads in the
 /// threaded browser build), else through candle's matmul.
-pub fn matmul_frozen_weight(x: &Tensor, weight: &Tensor, packed: Option<(Arc<Vec<f32>>, Arc<Vec<f32>>)>) -> Result<Tensor> {
+pub fn matmul_frozen_weight(
+    x: &Tensor,
+    weight: &Tensor,
+    bias: Option<&Tensor>,
+    packed: Option<(Arc<Vec<f32>>, Arc<Vec<f32>>)>,
+) -> Result<Tensor> {
     if weight.dtype() != DType::F32 || x.dtype() != DType::F32 {
         bail!("matmul_frozen_weight takes f32 tensors, got {:?} and {:?}", x.dtype(), weight.dtype());
     }
-    x.contiguous()?.apply_op1(FrozenWeightMatmul { weight: weight.detach(), packed })
+    let bias = bias.map(|b| b.to_dtype(DType::F32)?.to_vec1::<f32>()).transpose()?;
+    if bias.as_ref().is_some_and(|b| b.len() != weight.dim(0).unwrap_or(0)) {
+        bail!("matmul_frozen_weight: a bias of {} values for {:?} weights", bias.map_or(0, |b| b.len()), weight.dims());
+    }
+    x.contiguous()?.apply_op1(FrozenWeightMatmul { weight: weight.detach(), bias, packed })
+}
+
+/// Adds `bias` to each row of `out`, as a broadcast add would (one f32 addition each).
+pub(crate) fn add_bias_rows(out: &mut [f32], bias: &[f32]) {
+    for row in out.chunks_exact_mut(bias.len().max(1)) {
+        for (y, b) in row.iter_mut().zip(bias) {
+            *y += b;
+        }
+    }
 }
 
 struct FrozenWeightMatmul {
     /// (out, in).
     weight: Tensor,
+    /// Added to every row of the product (frozen too).
+    bias: Option<Vec<f32>>,
     packed: Option<(Arc<Vec<f32>>, Arc<Vec<f32>>)>,
 }
 
@@ -419,13 +450,17 @@ impl CustomOp1 for FrozenWeightMatmul {
             }
             None => Tensor::from_slice(x, (rows, k), &Device::Cpu)?.matmul(&self.weight.t()?)?.flatten_all()?.to_vec1()?,
         };
+        let mut out = out;
+        if let Some(bias) = &self.bias {
+            add_bias_rows(&mut out, bias);
+        }
         Ok((CpuStorage::F32(out), Shape::from((rows, n))))
     }
 
     fn bwd(&self, _x: &Tensor, _y: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
         Ok(Some(match &self.packed {
             // g W = g (W^T)^T: the packed product with W^T as its weight.
-            Some((_, wt)) => simd_matmul::linear_packed(grad, wt, self.weight.dim(1)?)?,
+            Some((_, wt)) => simd_matmul::linear_packed(grad, wt, self.weight.dim(1)?, None)?,
             None => grad.matmul(&self.weight)?,
         }))
     }

@@ -130,7 +130,7 @@ impl Llm {
         if hidden.track_op() && !wte.track_op() {
             // Frozen embeddings: the product backpropagates to `hidden` only.
             let (b, t, c) = hidden.dims3()?;
-            let logits = crate::kernels::matmul_frozen_weight(&hidden.reshape((b * t, c))?, wte, None)?;
+            let logits = crate::kernels::matmul_frozen_weight(&hidden.reshape((b * t, c))?, wte, None, None)?;
             return logits.reshape((b, t, wte.dim(0)?));
         }
         hidden.broadcast_matmul(&wte.t()?)

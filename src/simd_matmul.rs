@@ -192,11 +192,12 @@ pub fn matmul_rows(x: &[f32], m: usize, k: usize, packed: &[f32], n: usize, out:
     matmul_packed(x, m, k, packed, n, out)
 }
 
-/// The op `Linear` applies to a (rows, k) input, holding its packed weight.
+/// The op `Linear` applies to a (rows, k) input, holding its packed weight and its bias.
 pub struct PackedLinear<'a> {
     pub packed: &'a [f32],
     pub n: usize,
     pub k: usize,
+    pub bias: Option<&'a [f32]>,
 }
 
 impl CustomOp1 for PackedLinear<'_> {
@@ -213,12 +214,19 @@ impl CustomOp1 for PackedLinear<'_> {
         let x = &storage.as_slice::<f32>()?[start..end];
         let mut out = vec![0f32; m * self.n];
         matmul_rows(x, m, k, self.packed, self.n, &mut out);
+        if let Some(bias) = self.bias {
+            crate::kernels::add_bias_rows(&mut out, bias);
+        }
         Ok((CpuStorage::F32(out), Shape::from((m, self.n))))
     }
 }
 
-/// x (m, k) W^T through `PackedLinear`; no gradient flows through it.
-pub fn linear_packed(x: &Tensor, packed: &[f32], n: usize) -> Result<Tensor> {
+/// x (m, k) W^T (+ bias (n), added to each row) through `PackedLinear`; no gradient flows
+/// through it.
+pub fn linear_packed(x: &Tensor, packed: &[f32], n: usize, bias: Option<&[f32]>) -> Result<Tensor> {
     let (_, k) = x.dims2()?;
-    x.contiguous()?.apply_op1_no_bwd(&PackedLinear { packed, n, k })
+    if bias.is_some_and(|b| b.len() != n) {
+        bail!("packed-linear: a bias of {} values for {n} outputs", bias.map_or(0, |b| b.len()));
+    }
+    x.contiguous()?.apply_op1_no_bwd(&PackedLinear { packed, n, k, bias })
 }

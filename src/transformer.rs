@@ -66,12 +66,14 @@ impl Linear {
         &self.weight
     }
 
-    /// x (rows, in) W^T: `simd_matmul` in the browser when no gradient is wanted and there are
-    /// rows enough to fill its tiles, else candle's.
+    /// x (rows, in) W^T + b: `simd_matmul` in the browser when no gradient is wanted and there
+    /// are rows enough to fill its tiles, else candle's. The bias is added in the same op where
+    /// the product is this crate's (`matmul_frozen_weight`, `linear_packed`).
     fn product(&self, x: &Tensor) -> Result<Tensor> {
         let f32s = x.dtype() == DType::F32 && self.weight.dtype() == DType::F32;
         let in_browser = cfg!(target_arch = "wasm32");
-        if f32s && x.track_op() && !self.weight.track_op() {
+        let frozen_bias = self.bias.as_ref().is_none_or(|b| !b.track_op() && b.dtype() == DType::F32);
+        if f32s && frozen_bias && x.track_op() && !self.weight.track_op() {
             let packed = if in_browser {
                 let w = self.packed_once_w()?;
                 let wt = packed_once(&self.packed_t, || self.weight.t()?.contiguous())?;
@@ -79,14 +81,19 @@ impl Linear {
             } else {
                 None
             };
-            return crate::kernels::matmul_frozen_weight(x, &self.weight, packed);
+            return crate::kernels::matmul_frozen_weight(x, &self.weight, self.bias.as_ref(), packed);
         }
         // A decode step's single row stays with candle: its product is a pass over the weights,
         // and gemm's was faster there (bench/ab_stages.mjs: 16.6 against 19.1 ms a `seed` token).
-        if in_browser && f32s && x.dim(0)? >= 4 && !wants_gradient(&[x, &self.weight]) {
-            return crate::simd_matmul::linear_packed(x, &self.packed_once_w()?, self.weight.dim(0)?);
+        if in_browser && f32s && frozen_bias && x.dim(0)? >= 4 && !wants_gradient(&[x, &self.weight]) {
+            let bias = self.bias.as_ref().map(|b| b.to_vec1::<f32>()).transpose()?;
+            return crate::simd_matmul::linear_packed(x, &self.packed_once_w()?, self.weight.dim(0)?, bias.as_deref());
         }
-        x.matmul(&self.weight.t()?)
+        let y = x.matmul(&self.weight.t()?)?;
+        match &self.bias {
+            Some(bias) => y.broadcast_add(bias),
+            None => Ok(y),
+        }
     }
 
     fn packed_once_w(&self) -> Result<Arc<Vec<f32>>> {
@@ -103,10 +110,6 @@ impl Module for Linear {
         };
         let rows: usize = lead.iter().product();
         let y = self.product(&x.reshape((rows, in_dim))?)?;
-        let y = match &self.bias {
-            Some(bias) => y.broadcast_add(bias)?,
-            None => y,
-        };
         let mut out_dims = lead.to_vec();
         out_dims.push(self.weight.dim(0)?);
         y.reshape(out_dims)

@@ -481,23 +481,31 @@ fn a_frozen_weight_product_matches_candles_and_backpropagates_to_the_input_only(
     let x = Var::from_tensor(&Tensor::randn(0f32, 1.0, (37, 70), &CPU).unwrap()).unwrap();
     let w = Tensor::randn(0f32, 0.5, (45, 70), &CPU).unwrap(); // (out, in), not a variable
     let r = Tensor::randn(0f32, 1.0, (37, 45), &CPU).unwrap();
-    let plain = x.matmul(&w.t().unwrap()).unwrap();
-    let gp = (plain.clone() * &r).unwrap().sum_all().unwrap().backward().unwrap();
+    let bias = Tensor::randn(0f32, 0.5, 45, &CPU).unwrap();
     // Through candle's matmul, and through the browser's packed products (run natively here).
     let pack = |m: &Tensor| {
         let (n, k) = m.dims2().unwrap();
         std::sync::Arc::new(vlm_explainer::simd_matmul::pack(&m.flatten_all().unwrap().to_vec1::<f32>().unwrap(), n, k))
     };
     let packed = Some((pack(&w), pack(&w.t().unwrap().contiguous().unwrap())));
-    for (what, packed) in [("candle", None), ("packed", packed)] {
-        let frozen = kernels::matmul_frozen_weight(&x, &w, packed).unwrap();
-        assert!(max_diff(&frozen, &plain) < 1e-5, "{what}: forward differs by {}", max_diff(&frozen, &plain));
-        let gf = (frozen * &r).unwrap().sum_all().unwrap().backward().unwrap();
-        let (a, b) = (gf.get(x.as_tensor()).unwrap(), gp.get(x.as_tensor()).unwrap());
-        assert!(max_diff(a, b) < 1e-4, "{what}: input gradient differs by {}", max_diff(a, b));
-        // candle's product also stores a gradient for its right operand (the weight's
-        // transpose), computed and never used; the frozen product does not (both store r's).
-        assert_eq!(gp.get_ids().count(), gf.get_ids().count() + 1, "{what}: a gradient beside x's");
+    for b in [None, Some(&bias)] {
+        let mut plain = x.matmul(&w.t().unwrap()).unwrap();
+        if let Some(b) = b {
+            plain = plain.broadcast_add(b).unwrap();
+        }
+        let gp = (plain.clone() * &r).unwrap().sum_all().unwrap().backward().unwrap();
+        for (what, packed) in [("candle", None), ("packed", packed.clone())] {
+            let frozen = kernels::matmul_frozen_weight(&x, &w, b, packed).unwrap();
+            let what = format!("{what}, bias {}", b.is_some());
+            assert!(max_diff(&frozen, &plain) < 1e-5, "{what}: forward differs by {}", max_diff(&frozen, &plain));
+            let gf = (frozen * &r).unwrap().sum_all().unwrap().backward().unwrap();
+            let (a, c) = (gf.get(x.as_tensor()).unwrap(), gp.get(x.as_tensor()).unwrap());
+            assert!(max_diff(a, c) < 1e-4, "{what}: input gradient differs by {}", max_diff(a, c));
+            // candle's product also stores gradients for the weight's transpose (and the bias),
+            // computed and never used; the frozen product does not (both store r's).
+            let extra = 1 + usize::from(b.is_some());
+            assert_eq!(gp.get_ids().count(), gf.get_ids().count() + extra, "{what}: a gradient beside x's");
+        }
     }
 }
 

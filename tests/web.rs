@@ -125,7 +125,7 @@ fn the_simd128_product_matches_candles_matmul() {
         let w = Tensor::randn(0f32, 1.0, (n, k), &Device::Cpu).unwrap();
         let want = x.matmul(&w.t().unwrap()).unwrap();
         let packed = pack(&w.flatten_all().unwrap().to_vec1().unwrap(), n, k);
-        let got = linear_packed(&x, &packed, n).unwrap();
+        let got = linear_packed(&x, &packed, n, None).unwrap();
         let diff = (got - want).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
         assert!(diff < 1e-3, "({m}, {k}, {n}): largest difference {diff}");
     }
