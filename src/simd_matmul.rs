@@ -170,6 +170,16 @@ pub fn pool_ready() {
     POOL_READY.store(true, std::sync::atomic::Ordering::Release);
 }
 
+/// Threads a split can use: the pool's once it has started, else 1.
+#[cfg(all(target_arch = "wasm32", feature = "threads"))]
+pub fn pool_threads() -> usize {
+    if POOL_READY.load(std::sync::atomic::Ordering::Acquire) {
+        rayon::current_num_threads()
+    } else {
+        1
+    }
+}
+
 /// `matmul_packed`, its rows split among rayon's threads in the threaded browser build (each
 /// thread a block of whole tiles, every one reading the same packed weight, so each row is
 /// computed exactly as on one thread).
@@ -177,8 +187,7 @@ pub fn matmul_rows(x: &[f32], m: usize, k: usize, packed: &[f32], n: usize, out:
     #[cfg(all(target_arch = "wasm32", feature = "threads"))]
     {
         use rayon::prelude::*;
-        let ready = POOL_READY.load(std::sync::atomic::Ordering::Acquire);
-        let threads = if ready { rayon::current_num_threads() } else { 1 };
+        let threads = pool_threads();
         // Small products (the `tiny` model's: up to 29 M multiply-adds) ran slower split than
         // whole in the benchmark (waking the pool costs more than it saves): they stay whole.
         if threads > 1 && m >= 2 * MR && k > 0 && n > 0 && m * k * n >= MIN_SPLIT {
