@@ -70,6 +70,17 @@ fn max_ignoring_nan(m: f32, v: f32) -> f32 {
     }
 }
 
+/// One row's softmax, in place.
+#[inline(always)]
+fn softmax_in_place(y: &mut [f32]) {
+    let max = y.iter().copied().fold(f32::NEG_INFINITY, max_ignoring_nan);
+    for y in y.iter_mut() {
+        *y = fast_math::exp(*y - max);
+    }
+    let inv = 1.0 / y.iter().sum::<f32>();
+    y.iter_mut().for_each(|y| *y *= inv);
+}
+
 /// Softmax over the last dimension.
 pub fn softmax_last_dim(x: &Tensor) -> Result<Tensor> {
     x.contiguous()?.apply_op1(Softmax)
@@ -89,13 +100,8 @@ impl CustomOp1 for Softmax {
         let mut out = vec![0f32; x.len()];
         for_row_chunks(&mut out, n, |first, chunk| {
             for (r, y) in chunk.chunks_mut(n).enumerate() {
-                let xr = &x[(first + r) * n..(first + r + 1) * n];
-                let max = xr.iter().copied().fold(f32::NEG_INFINITY, max_ignoring_nan);
-                for (y, &v) in y.iter_mut().zip(xr) {
-                    *y = fast_math::exp(v - max);
-                }
-                let inv = 1.0 / y.iter().sum::<f32>();
-                y.iter_mut().for_each(|y| *y *= inv);
+                y.copy_from_slice(&x[(first + r) * n..(first + r + 1) * n]);
+                softmax_in_place(y);
             }
         });
         Ok((CpuStorage::F32(out), layout.shape().clone()))
@@ -213,12 +219,7 @@ impl CustomOp1 for ScaledMaskedSoftmax {
                         }
                     }
                 }
-                let max = y.iter().copied().fold(f32::NEG_INFINITY, max_ignoring_nan);
-                for y in y.iter_mut() {
-                    *y = fast_math::exp(*y - max);
-                }
-                let inv = 1.0 / y.iter().sum::<f32>();
-                y.iter_mut().for_each(|y| *y *= inv);
+                softmax_in_place(y);
             }
         });
         Ok((CpuStorage::F32(out), layout.shape().clone()))

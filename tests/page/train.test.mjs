@@ -88,7 +88,10 @@ test('training the projector: the loss curve moves, pause stops it, the explaine
   await page.waitForFunction((s) => Number(document.querySelector('[data-testid="train-stats"]').textContent.match(/step (\d+)/)[1]) > s, step, { timeout: 120_000 });
   assert.notEqual(await lossPixels(page), firstDrawn, 'the loss curve moved with the new steps');
   assert.match(await page.locator('[data-testid="train-stats"]').textContent(), /steps\/s .* wasm memory \d+ MB/);
-  assert.match(await text(page, 'train-stats'), /per step of 4 scenes, learning rate 0\.004\)/, 'the batch size and learning rate chosen');
+  assert.match(await text(page, 'train-stats'), /per step of 4 scenes, learning rate 0\.004, /, 'the batch size and learning rate chosen');
+  // The page is served cross-origin isolated: training runs the threaded build on its pool.
+  const threads = await page.evaluate(() => Math.min(navigator.hardwareConcurrency || 1, 8));
+  assert.match(await text(page, 'train-stats'), new RegExp(`, ${threads === 1 ? '1 thread' : `${threads} threads`}\\)`), 'the thread count of the pool');
   assert.equal(await page.locator('[data-testid="train-use"]').isDisabled(), true, 'pause before using the projector');
   // A new value applies at the next reset, and the panel says so.
   await page.fill('[data-testid="train-batch"]', '6');
