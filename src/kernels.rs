@@ -4,7 +4,9 @@
 //! candle's fused softmax and LayerNorm kernels have no backward pass, and the composed,
 //! differentiable versions cost a dozen full-size temporaries per call (GELU's backward too).
 //! Each op here runs its forward and its backward as one pass over rows of the last dimension,
-//! natively on two threads and in the browser on one. Softmax and GELU use `fast_math`'s
+//! natively on the machine's threads, in the browser on the pool's threads of the threaded build
+//! (else on one). Attention's softmax takes its scale and mask in the same pass
+//! (`scaled_masked_softmax`). Softmax and GELU use `fast_math`'s
 //! vectorisable exp and tanh, so inference runs them too; inference keeps candle's LayerNorm.
 //!
 //! `matmul_frozen_weight` is `x W^T` for a weight that takes no gradient: candle's matmul
@@ -81,36 +83,13 @@ fn softmax_in_place(y: &mut [f32]) {
     y.iter_mut().for_each(|y| *y *= inv);
 }
 
-/// Softmax over the last dimension.
+/// Softmax over the last dimension (`scaled_masked_softmax` with a scale of 1 and no mask: the
+/// same values as a softmax of its own).
 pub fn softmax_last_dim(x: &Tensor) -> Result<Tensor> {
-    x.contiguous()?.apply_op1(Softmax)
+    scaled_masked_softmax(x, 1.0, None)
 }
 
-struct Softmax;
 struct SoftmaxBackward;
-
-impl CustomOp1 for Softmax {
-    fn name(&self) -> &'static str {
-        "softmax"
-    }
-
-    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
-        let x = values(storage, layout, self.name())?;
-        let n = layout.dims().last().copied().unwrap_or(1);
-        let mut out = vec![0f32; x.len()];
-        for_row_chunks(&mut out, n, |first, chunk| {
-            for (r, y) in chunk.chunks_mut(n).enumerate() {
-                y.copy_from_slice(&x[(first + r) * n..(first + r + 1) * n]);
-                softmax_in_place(y);
-            }
-        });
-        Ok((CpuStorage::F32(out), layout.shape().clone()))
-    }
-
-    fn bwd(&self, _x: &Tensor, y: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
-        Ok(Some(y.apply_op2_no_bwd(&grad.contiguous()?, &SoftmaxBackward)?))
-    }
-}
 
 impl CustomOp2 for SoftmaxBackward {
     fn name(&self) -> &'static str {
