@@ -2,7 +2,8 @@
 //! settings: a fresh projector on a model's frozen vision encoder and LLM, `steps` steps of
 //! `batch` scenes at `lr`, drawn from a pool of `pool` scenes, scored every `every` steps on
 //! `scenes` held-out scenes (the panel scores 16). Prints the time per step, so that a
-//! setting's steps can be set against the page's 5 minutes by ratio.
+//! setting's steps can be set against the page's 5 minutes by ratio. `KIND=linear` (or
+//! `mlp2x_gelu_3x3`) trains that projector instead of the panel's default.
 //!     cargo run --release --example panel_sweep -- www/model BATCH LR STEPS [POOL] [EVERY] [SCENES]
 use candle_core::Result;
 use vlm_explainer::projector_training::{ProjectorTrainer, TrainOptions};
@@ -18,7 +19,12 @@ fn main() -> Result<()> {
     let (batch, lr, steps) = (num(1, "8") as usize, num(2, "2e-3"), num(3, "100") as usize);
     let (pool, every, scenes) = (num(4, "256") as usize, num(5, "50") as usize, num(6, "100") as usize);
     let read = |name: &str| std::fs::read(dir.join(name)).expect(name);
-    let options = TrainOptions { batch, lr, pool, eval_scenes: scenes, ..TrainOptions::default() };
+    // KIND=linear | mlp2x_gelu | mlp2x_gelu_3x3: the projector the panel's menu offers.
+    let kind = match std::env::var("KIND") {
+        Ok(k) => serde_json::from_str(&format!("\"{k}\"")).unwrap_or_else(|_| panic!("KIND={k}: linear, mlp2x_gelu or mlp2x_gelu_3x3")),
+        Err(_) => TrainOptions::default().kind,
+    };
+    let options = TrainOptions { kind, batch, lr, pool, eval_scenes: scenes, ..TrainOptions::default() };
     let config = String::from_utf8(read("config.json")).expect("UTF-8");
     let mut trainer = ProjectorTrainer::from_files(read("model.safetensors"), &config, &read("tokenizer.json"), options)?;
     // DECAY_FROM=K: the learning rate falls linearly from step K to a tenth of it at the last step.
