@@ -3,9 +3,7 @@
 // reset starts a new worker, so the memory it reports belongs to one setting alone.
 
 import { get, fetchModelFiles, pickModelFiles, nameFiles } from './model-files.js';
-
-// At most this many threads in the pool.
-const MAX_THREADS = 8;
+import { startPool } from './thread-pool.js';
 
 // Where the page is cross-origin isolated, the threaded build (pkg-threads/) with a pool of
 // workers of its own: each step's products with the frozen layers' weights split their rows
@@ -19,14 +17,7 @@ async function load() {
       const glue = await import('../pkg-threads/vlm_explainer.js');
       wasm = await glue.default();
       ProjectorTrainer = glue.ProjectorTrainer;
-      const n = Math.max(1, Math.min(navigator.hardwareConcurrency || 1, MAX_THREADS));
-      try {
-        await glue.initThreadPool(n);
-        glue.poolReady();
-        threads = n;
-      } catch (e) {
-        console.warn(`no thread pool (${describe(e)}): training runs on one thread`);
-      }
+      threads = Math.max(1, await startPool(glue, 'training'));
       return;
     } catch (e) {
       console.warn(`no threaded build (${describe(e)}): training runs on one thread`);

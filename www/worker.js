@@ -7,13 +7,11 @@
 import { pcaColours } from './pca.js';
 import { checkImage, formatName, MAX_PIXELS, WASM_FORMATS } from './image-header.js';
 import { fetchShipped, pickModelFiles, nameFiles } from './model-files.js';
+import { poolSize, startPool as startThreadPool } from './thread-pool.js';
 
 // Largest side sent to the model; bigger images are scaled down first (the model only ever
 // sees the central square at 224 px, so nothing visible is lost).
 const MAX_SIDE = 2048;
-
-// At most this many threads in the pool (the products split their rows among them).
-const MAX_THREADS = 8;
 
 let model = null;
 let wasm = null;
@@ -39,13 +37,10 @@ const ready = new Promise((resolve) => { boot = resolve; }).then(async (data) =>
 // page is ready no later than with one thread) and waited for by every run. Until `poolReady`
 // the products run on this thread alone.
 let pool = null;
-const poolSize = () => (threaded ? Math.max(1, Math.min(navigator.hardwareConcurrency || 1, MAX_THREADS)) : 1);
+const threadCount = () => (threaded ? poolSize() : 1);
 function startPool() {
   if (!threaded) return Promise.resolve();
-  return glue.initThreadPool(poolSize()).then(() => {
-    glue.poolReady();
-    performance.mark('vlm:pool-ready');
-  }, (e) => console.warn(`no thread pool (${describe(e)}): the model runs on one thread`));
+  return startThreadPool(glue, 'the model').then((n) => { if (n) performance.mark('vlm:pool-ready'); });
 }
 // The page's shipped model, used by the first load of the shipped model only.
 let receiveShipped;
@@ -109,7 +104,7 @@ async function load(id, { preset, seed, files: chosen }) {
     counts: model.parameterCounts(),
     label,
     // What the runs will use: the pool's size once it is up.
-    threads: poolSize(),
+    threads: threadCount(),
     ms: performance.now() - started,
   };
 }
