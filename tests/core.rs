@@ -430,6 +430,16 @@ fn f16_weights_round_trip_through_safetensors() {
 }
 
 #[test]
+fn every_f16_widens_to_the_f32_candle_makes_of_it() {
+    let bits: Vec<u8> = (0..=u16::MAX).flat_map(|h| h.to_le_bytes()).collect();
+    let halves = Tensor::from_raw_buffer(&bits, DType::F16, &[1 << 16], &CPU).unwrap();
+    let want: Vec<f32> = halves.to_dtype(DType::F32).unwrap().to_vec1().unwrap();
+    for (h, want) in (0..=u16::MAX).zip(want) {
+        assert_eq!(weights::f16_to_f32(h).to_bits(), want.to_bits(), "f16 bits {h:#06x}");
+    }
+}
+
+#[test]
 fn native_pipeline_matches_the_recorded_fixture() {
     fixture::check(&fixture::run(&files::FILES), files::EXPECTED);
 }

@@ -130,3 +130,14 @@ fn the_simd128_product_matches_candles_matmul() {
         assert!(diff < 1e-3, "({m}, {k}, {n}): largest difference {diff}");
     }
 }
+
+#[wasm_bindgen_test]
+fn in_the_browser_every_f16_widens_to_the_f32_candle_makes_of_it() {
+    use candle_core::{DType, Device, Tensor};
+    let bits: Vec<u8> = (0..=u16::MAX).flat_map(|h| h.to_le_bytes()).collect();
+    let halves = Tensor::from_raw_buffer(&bits, DType::F16, &[1 << 16], &Device::Cpu).unwrap();
+    let want: Vec<f32> = halves.to_dtype(DType::F32).unwrap().to_vec1().unwrap();
+    for (h, want) in (0..=u16::MAX).zip(want) {
+        assert_eq!(vlm_explainer::weights::f16_to_f32(h).to_bits(), want.to_bits(), "f16 bits {h:#06x}");
+    }
+}
