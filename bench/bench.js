@@ -21,7 +21,7 @@ class WorkerClient {
 // The seed model's input and features, from candle, for the ONNX side.
 const seed = { pixels: null, features: null };
 
-async function candle({ preset, runs, warmup, threads = 1 }) {
+async function candle({ preset, runs, warmup, threads = 1, threaded = false }) {
   const model = new URL(`out/models/${preset}`, import.meta.url).pathname;
   // Every load in a fresh worker: the module is fetched, compiled and instantiated each time.
   const loads = [];
@@ -29,13 +29,13 @@ async function candle({ preset, runs, warmup, threads = 1 }) {
   for (let i = 0; i < warmup + runs; i++) {
     worker?.close();
     worker = new WorkerClient('candle-worker.js');
-    const load = await worker.call({ type: 'load', model, threads });
+    const load = await worker.call({ type: 'load', model, threads, threaded });
     if (i >= warmup) loads.push(load);
   }
   try {
     const stages = await worker.call({ type: 'stages', runs, warmup });
-    if (preset === 'seed' && !seed.features && threads === 1) Object.assign(seed, await worker.call({ type: 'features' }));
-    return { loads, ...stages, threads, cross_origin_isolated: self.crossOriginIsolated };
+    if (preset === 'seed' && !seed.features && threads === 1 && !threaded) Object.assign(seed, await worker.call({ type: 'features' }));
+    return { loads, ...stages, threads, threaded: threads > 1 || threaded, cross_origin_isolated: self.crossOriginIsolated };
   } finally {
     worker.close();
   }

@@ -1,10 +1,12 @@
 // The candle side of the speed benchmark: one model in one worker, as the page runs it.
-//   { type: 'load', model, threads }
+//   { type: 'load', model, threads, threaded }
 //                             -> { wasm_ms, pool_ms, fetch_ms, weights_ms, load_ms }: the wasm
-//                                module fetched, compiled and instantiated (threads > 1: the
-//                                threaded build of pkg-threads/, and its pool of `threads`
-//                                workers started, pool_ms); the model's three files fetched; the
-//                                model built from them
+//                                module fetched, compiled and instantiated (threads > 1 or
+//                                threaded: the threaded build of pkg-threads/, and with
+//                                threads > 1 its pool of `threads` workers started, pool_ms;
+//                                without a pool it runs on this worker alone, as the page does
+//                                where only one thread is available); the model's three files
+//                                fetched; the model built from them
 //   { type: 'stages', runs, warmup } -> { runs: [{ preprocess_ms, .., decode_ms: [64] }], wasm_bytes }
 //   { type: 'features' }      -> { pixels, features }: the bench image's input tensor and patch
 //                                features, to check the ONNX graph against
@@ -13,9 +15,9 @@ let glue = null;
 let wasm = null;
 let model = null;
 
-async function load(dir, threads = 1) {
+async function load(dir, threads = 1, threaded = false) {
   const t0 = performance.now();
-  glue = await import(threads > 1 ? '../pkg-threads/vlm_explainer.js' : '../pkg/vlm_explainer.js');
+  glue = await import(threads > 1 || threaded ? '../pkg-threads/vlm_explainer.js' : '../pkg/vlm_explainer.js');
   wasm = await glue.default();
   const tPool = performance.now();
   if (threads > 1) {
@@ -58,7 +60,7 @@ function features() {
 
 self.onmessage = async ({ data }) => {
   try {
-    if (data.type === 'load') self.postMessage(await load(data.model, data.threads));
+    if (data.type === 'load') self.postMessage(await load(data.model, data.threads, data.threaded));
     else if (data.type === 'stages') self.postMessage(stages(data.runs, data.warmup));
     else if (data.type === 'features') self.postMessage(features());
     else throw new Error(`unknown request ${data.type}`);

@@ -5,7 +5,8 @@
 //! layer's weight is packed once, at its first use, into panels of 8 output columns, so each step
 //! of the inner loop loads 8 weights as two f32x4 vectors and multiplies them by one value of
 //! each of 4 input rows: a 4 x 8 tile of the output stays in 8 vector registers for a whole run
-//! over k (the register blocking of GotoBLAS and BLIS). k is cut into blocks of 256 so that a
+//! over k (the register blocking of GotoBLAS and BLIS). Built with relaxed SIMD (the threaded
+//! build), panels are 12 columns and tiles 3 x 12, each step one fused multiply-add. k is cut into blocks of 256 so that a
 //! panel's block (8 KB) stays in L1 while every row of x passes over it.
 //!
 //! Natively the same blocking runs with plain arrays: it is what the tests check, while native
@@ -13,11 +14,16 @@
 
 use candle_core::{bail, CpuStorage, CustomOp1, Layout, Result, Shape, Tensor};
 
-/// Output columns per panel: two f32x4 vectors.
-const NR: usize = 8;
-/// Input rows per tile: 4 x 2 accumulators, 2 weight vectors and 1 broadcast value fit in the
-/// 16 vector registers V8 has on x86-64.
-const MR: usize = 4;
+/// f32x4 vectors of output columns per panel: 2, or 3 where the module is built with relaxed
+/// SIMD (the threaded build): a fused multiply-add needs no register for the product, so a
+/// 3 x 12 tile (9 accumulators, 3 weight vectors, 1 broadcast value) fits V8's registers, and
+/// it loads 3 weights and 3 values for 18 multiply-adds, against 2 and 4 for 16.
+const VECS: usize = if cfg!(target_feature = "relaxed-simd") { 3 } else { 2 };
+/// Output columns per panel.
+pub const NR: usize = 4 * VECS;
+/// Input rows per tile: 4 x 2 accumulators (or 3 x 3 with relaxed SIMD), the weight vectors and
+/// 1 broadcast value fit in the 16 vector registers V8 has on x86-64.
+const MR: usize = if cfg!(target_feature = "relaxed-simd") { 3 } else { 4 };
 /// Depth of one pass over k.
 const KC: usize = 256;
 
@@ -58,34 +64,27 @@ pub fn matmul_packed(x: &[f32], m: usize, k: usize, packed: &[f32], n: usize, ou
     }
 }
 
-/// Adds x[r][0..kc] . panel to c[r][0..cols] for the tile's R rows; `a` starts at the tile's
-/// first row (row stride `lda`), `c` likewise (row stride `ldc`).
+/// acc + v * b: one fused multiply-add with relaxed SIMD (rounded once; x86's FMA or Arm's
+/// FMLA), else a product and a sum.
 #[cfg(target_arch = "wasm32")]
 #[inline(always)]
-fn tile<const R: usize>(a: &[f32], lda: usize, b: &[f32], kc: usize, c: &mut [f32], ldc: usize, cols: usize) {
+fn madd(v: core::arch::wasm32::v128, b: core::arch::wasm32::v128, acc: core::arch::wasm32::v128) -> core::arch::wasm32::v128 {
     use core::arch::wasm32::*;
-    assert!(kc > 0 && a.len() >= (R - 1) * lda + kc && b.len() >= kc * NR && c.len() >= (R - 1) * ldc + cols);
-    let mut acc = [[f32x4_splat(0.0); 2]; R];
-    // SAFETY: the assert above keeps every read in bounds: row r < R of `a` reads a[r * lda + kk]
-    // for kk < kc, and the panel reads b[kk * NR .. kk * NR + 8]; v128_load is unaligned.
-    unsafe {
-        let (ap, bp) = (a.as_ptr(), b.as_ptr());
-        for kk in 0..kc {
-            let b0 = v128_load(bp.add(kk * NR) as *const v128);
-            let b1 = v128_load(bp.add(kk * NR + 4) as *const v128);
-            for (r, acc) in acc.iter_mut().enumerate() {
-                let v = f32x4_splat(*ap.add(r * lda + kk));
-                acc[0] = f32x4_add(acc[0], f32x4_mul(v, b0));
-                acc[1] = f32x4_add(acc[1], f32x4_mul(v, b1));
-            }
-        }
-    }
+    #[cfg(target_feature = "relaxed-simd")]
+    return f32x4_relaxed_madd(v, b, acc);
+    #[cfg(not(target_feature = "relaxed-simd"))]
+    return f32x4_add(acc, f32x4_mul(v, b));
+}
+
+/// Adds c[r][0..cols] += `vecs` as 4-wide sums, for the R rows of a tile.
+#[cfg(target_arch = "wasm32")]
+#[inline(always)]
+fn store_rows<const R: usize>(acc: &[[core::arch::wasm32::v128; VECS]; R], c: &mut [f32], ldc: usize, cols: usize) {
     for (r, acc) in acc.iter().enumerate() {
         let mut sums = [0f32; NR];
-        // SAFETY: `sums` holds 8 f32, two v128.
-        unsafe {
-            v128_store(sums.as_mut_ptr() as *mut v128, acc[0]);
-            v128_store(sums.as_mut_ptr().add(4) as *mut v128, acc[1]);
+        for (j, v) in acc.iter().enumerate() {
+            // SAFETY: `sums` holds NR = 4 * VECS f32, and j < VECS.
+            unsafe { core::arch::wasm32::v128_store(sums.as_mut_ptr().add(4 * j) as *mut core::arch::wasm32::v128, *v) };
         }
         for (y, s) in c[r * ldc..][..cols].iter_mut().zip(sums) {
             *y += s;
@@ -93,25 +92,56 @@ fn tile<const R: usize>(a: &[f32], lda: usize, b: &[f32], kc: usize, c: &mut [f3
     }
 }
 
-/// `tile` for a single row (a decode step's product): four sets of accumulators take turns over
-/// k, so that four additions are in flight instead of one chain waiting on each.
+/// Adds x[r][0..kc] . panel to c[r][0..cols] for the tile's R rows; `a` starts at the tile's
+/// first row (row stride `lda`), `c` likewise (row stride `ldc`).
+#[cfg(target_arch = "wasm32")]
+#[inline(always)]
+fn tile<const R: usize>(a: &[f32], lda: usize, b: &[f32], kc: usize, c: &mut [f32], ldc: usize, cols: usize) {
+    use core::arch::wasm32::*;
+    assert!(kc > 0 && a.len() >= (R - 1) * lda + kc && b.len() >= kc * NR && c.len() >= (R - 1) * ldc + cols);
+    let mut acc = [[f32x4_splat(0.0); VECS]; R];
+    // SAFETY: the assert above keeps every read in bounds: row r < R of `a` reads a[r * lda + kk]
+    // for kk < kc, and the panel reads b[kk * NR .. (kk + 1) * NR]; v128 loads are unaligned.
+    unsafe {
+        let (ap, bp) = (a.as_ptr(), b.as_ptr());
+        for kk in 0..kc {
+            let mut w = [f32x4_splat(0.0); VECS];
+            for (j, w) in w.iter_mut().enumerate() {
+                *w = v128_load(bp.add(kk * NR + 4 * j) as *const v128);
+            }
+            for (r, acc) in acc.iter_mut().enumerate() {
+                let v = v128_load32_splat(ap.add(r * lda + kk) as *const u32);
+                for (acc, &w) in acc.iter_mut().zip(&w) {
+                    *acc = madd(v, w, *acc);
+                }
+            }
+        }
+    }
+    store_rows(&acc, c, ldc, cols);
+}
+
+/// `tile` for a single row (a decode step's product): several sets of accumulators take turns
+/// over k (4 of 2 vectors, or 3 of 3), so that that many additions are in flight instead of one
+/// chain waiting on each.
 #[cfg(target_arch = "wasm32")]
 #[inline(always)]
 fn row(a: &[f32], b: &[f32], kc: usize, c: &mut [f32], cols: usize) {
     use core::arch::wasm32::*;
+    const SETS: usize = if VECS == 2 { 4 } else { 3 };
     assert!(kc > 0 && a.len() >= kc && b.len() >= kc * NR && c.len() >= cols);
-    let mut acc = [[f32x4_splat(0.0); 2]; 4];
-    let step = |acc: &mut [v128; 2], kk: usize| {
-        // SAFETY: kk < kc, and the assert above bounds a[kk] and b[kk * NR .. kk * NR + 8].
+    let mut acc = [[f32x4_splat(0.0); VECS]; SETS];
+    let step = |acc: &mut [v128; VECS], kk: usize| {
+        // SAFETY: kk < kc, and the assert above bounds a[kk] and b[kk * NR .. (kk + 1) * NR].
         unsafe {
-            let v = f32x4_splat(*a.get_unchecked(kk));
+            let v = v128_load32_splat(a.as_ptr().add(kk) as *const u32);
             let bp = b.as_ptr().add(kk * NR);
-            acc[0] = f32x4_add(acc[0], f32x4_mul(v, v128_load(bp as *const v128)));
-            acc[1] = f32x4_add(acc[1], f32x4_mul(v, v128_load(bp.add(4) as *const v128)));
+            for (j, acc) in acc.iter_mut().enumerate() {
+                *acc = madd(v, v128_load(bp.add(4 * j) as *const v128), *acc);
+            }
         }
     };
-    let whole = kc - kc % 4;
-    for kk in (0..whole).step_by(4) {
+    let whole = kc - kc % SETS;
+    for kk in (0..whole).step_by(SETS) {
         for (u, acc) in acc.iter_mut().enumerate() {
             step(acc, kk + u);
         }
@@ -119,15 +149,13 @@ fn row(a: &[f32], b: &[f32], kc: usize, c: &mut [f32], cols: usize) {
     for kk in whole..kc {
         step(&mut acc[0], kk);
     }
-    let mut sums = [0f32; NR];
-    for half in 0..2 {
-        let total = f32x4_add(f32x4_add(acc[0][half], acc[1][half]), f32x4_add(acc[2][half], acc[3][half]));
-        // SAFETY: `sums` holds 8 f32, two v128.
-        unsafe { v128_store(sums.as_mut_ptr().add(4 * half) as *mut v128, total) };
+    let mut total = acc[0];
+    for set in &acc[1..] {
+        for (t, v) in total.iter_mut().zip(set) {
+            *t = f32x4_add(*t, *v);
+        }
     }
-    for (y, s) in c[..cols].iter_mut().zip(sums) {
-        *y += s;
-    }
+    store_rows(&[total], c, 0, cols);
 }
 
 #[cfg(not(target_arch = "wasm32"))]
