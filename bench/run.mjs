@@ -1,8 +1,8 @@
 // The speed benchmark's driver (scripts/bench.sh builds and installs what it needs, then runs
 // this): in one browser session per browser, sets of interleaved engines, so the machine's noise
 // hits them alike:
-//   candle wasm (bench/index.html, a fresh worker per load; 1 thread, then N threads with the
-//   threaded build of pkg-threads/ if it is built) -> onnxruntime-web 1 thread ->
+//   candle wasm (bench/index.html, a fresh worker per load; pkg/ on 1 thread, then, if it is
+//   built, the threaded build of pkg-threads/ on 1 thread and on N) -> onnxruntime-web 1 thread ->
 //   onnxruntime-web N threads (seed only) -> candle native 1 thread -> candle native N threads
 // and, for `tiny`, the real page (index.html with www/model/): open to ready, drop to caption.
 // Each engine: WARMUP runs dropped, then RUNS timed. Per stage: the median of each set, then the
@@ -38,7 +38,7 @@ const sum = (xs) => xs.reduce((a, b) => a + b, 0);
 // samples[key] = { meta, sets: [[run values of set 0], [set 1], ...] }
 const samples = new Map();
 function add(meta, set, values) {
-  const key = JSON.stringify([meta.preset, meta.stage, meta.engine, meta.browser ?? null, meta.threads]);
+  const key = JSON.stringify([meta.preset, meta.stage, meta.engine, meta.browser ?? null, meta.threads, meta.build ?? null]);
   if (!samples.has(key)) samples.set(key, { meta, sets: [] });
   const entry = samples.get(key);
   (entry.sets[set] ??= []).push(...values);
@@ -61,16 +61,17 @@ function addStages(meta, set, runs) {
 
 // --- engines ---------------------------------------------------------------------------------
 
-async function candleWasm(driver, browser, preset, set, threads = 1) {
-  const out = await driver.call('candle', { preset, runs: RUNS, warmup: WARMUP, threads });
-  const meta = { preset, engine: 'candle-wasm', browser, threads };
+/// candle wasm on `threads` threads; `threaded`: the threaded build (pkg-threads/), else pkg/.
+async function candleWasm(driver, browser, preset, set, threads = 1, threaded = threads > 1) {
+  const out = await driver.call('candle', { preset, runs: RUNS, warmup: WARMUP, threads, threaded });
+  const meta = { preset, engine: 'candle-wasm', browser, threads, build: threaded ? 'pkg-threads' : 'pkg' };
   add({ ...meta, stage: 'load' }, set, out.loads.map((l) => l.load_ms));
   add({ ...meta, stage: 'load_wasm_module' }, set, out.loads.map((l) => l.wasm_ms));
   if (threads > 1) add({ ...meta, stage: 'load_thread_pool' }, set, out.loads.map((l) => l.pool_ms));
   add({ ...meta, stage: 'load_fetch_files' }, set, out.loads.map((l) => l.fetch_ms));
   add({ ...meta, stage: 'load_weights' }, set, out.loads.map((l) => l.weights_ms));
   addStages(meta, set, out.runs);
-  notes.wasm_memory[`${browser} ${preset}${threads > 1 ? ` ${threads}t` : ''}`] = out.wasm_bytes;
+  notes.wasm_memory[`${browser} ${preset} ${meta.build}${threads > 1 ? ` ${threads}t` : ''}`] = out.wasm_bytes;
   notes.cross_origin_isolated[browser] = out.cross_origin_isolated;
 }
 
@@ -198,27 +199,31 @@ const cell = (r) => (r ? `${fmt(r.median_ms)} (${fmt(r.spread_ms[0])}-${fmt(r.sp
 /// The issue's targets, read off this run's figures.
 function targets(find, meta) {
   const b = meta.browsers[0];
+  // The build the page runs where it is cross-origin isolated (Chromium here): the threaded one
+  // if it was built, on one thread or on the pool.
+  const build = meta.threaded ? 'pkg-threads' : 'pkg';
   const ms = (q) => find(q)?.median_ms;
   const row = (what, figure, met) => `| ${what} | ${figure} | ${met === undefined ? 'not measured' : met ? 'met' : 'not met'} |`;
   const lines = ['## Targets', '', `| target | this run (${b}) | |`, '| --- | --- | --- |'];
   for (const t of [...new Set([1, meta.max_threads])]) {
     const ort = ms({ preset: 'seed', stage: 'vision_encoder', engine: 'onnxruntime-web', browser: b, threads: t });
     // candle at t threads if its threaded build ran, else at 1.
-    const ct = find({ preset: 'seed', stage: 'vision_encoder', engine: 'candle-wasm', browser: b, threads: t }) ? t : 1;
-    const candle = ms({ preset: 'seed', stage: 'vision_encoder', engine: 'candle-wasm', browser: b, threads: ct });
-    lines.push(row(`\`seed\` vision encoder faster than onnxruntime-web at ${t} thread${t > 1 ? 's' : ''} (candle: ${ct} thread${ct > 1 ? 's' : ''})`,
-      ort && candle ? `candle ${fmt(candle)} ms, onnxruntime-web ${fmt(ort)} ms` : '', ort && candle ? candle < ort : undefined));
+    const ct = find({ preset: 'seed', stage: 'vision_encoder', engine: 'candle-wasm', browser: b, threads: t, build }) ? t : 1;
+    const candle = ms({ preset: 'seed', stage: 'vision_encoder', engine: 'candle-wasm', browser: b, threads: ct, build });
+    const single = t === 1 && build !== 'pkg' ? ms({ preset: 'seed', stage: 'vision_encoder', engine: 'candle-wasm', browser: b, threads: 1, build: 'pkg' }) : undefined;
+    lines.push(row(`\`seed\` vision encoder faster than onnxruntime-web at ${t} thread${t > 1 ? 's' : ''} (candle: ${build}/, ${ct} thread${ct > 1 ? 's' : ''})`,
+      ort && candle ? `candle ${fmt(candle)} ms, onnxruntime-web ${fmt(ort)} ms${single ? ` (pkg/, for browsers without relaxed SIMD: ${fmt(single)} ms)` : ''}` : '', ort && candle ? candle < ort : undefined));
   }
   for (const preset of meta.presets) {
     const ratios = ['preprocess', 'vision_encoder', 'projection', 'prefill', 'decode_per_token'].map((stage) => {
-      const w = ms({ preset, stage, engine: 'candle-wasm', browser: b, threads: 1 });
+      const w = ms({ preset, stage, engine: 'candle-wasm', browser: b, threads: 1, build });
       const n = ms({ preset, stage, engine: 'candle-native', threads: 1 });
       return w && n ? [stage, n / w] : null;
     }).filter(Boolean);
-    lines.push(row(`\`${preset}\`: wasm at 1 thread >= 50% of native's 1-thread speed, per stage`,
+    lines.push(row(`\`${preset}\`: wasm (${build}/) at 1 thread >= 50% of native's 1-thread speed, per stage`,
       ratios.map(([s, r]) => `${s} ${(100 * r).toFixed(0)}%`).join(', '), ratios.length ? ratios.every(([, r]) => r >= 0.5) : undefined));
-    const d1 = ms({ preset, stage: 'decode_token_1', engine: 'candle-wasm', browser: b, threads: 1 });
-    const d64 = ms({ preset, stage: 'decode_token_64', engine: 'candle-wasm', browser: b, threads: 1 });
+    const d1 = ms({ preset, stage: 'decode_token_1', engine: 'candle-wasm', browser: b, threads: 1, build });
+    const d64 = ms({ preset, stage: 'decode_token_64', engine: 'candle-wasm', browser: b, threads: 1, build });
     lines.push(row(`\`${preset}\`: decode token 64 <= 1.3x token 1`, d1 && d64 ? `${fmt(d64)} / ${fmt(d1)} ms = ${(d64 / d1).toFixed(2)}x` : '', d1 && d64 ? d64 <= 1.3 * d1 : undefined));
   }
   const page = (stage) => ms({ preset: 'tiny', stage, engine: 'candle-wasm (page, shipped model)', browser: 'chromium', threads: 1 });
@@ -239,18 +244,22 @@ function markdown(recs, meta) {
   lines.push(`${meta.sets} sets, each engine ${meta.warmup} warm-up run${meta.warmup === 1 ? '' : 's'} then ${meta.runs} timed runs, the engines interleaved within each set. `
     + `Figures in ms: the median of the set medians, (min-max of the set medians). Browsers: ${meta.browsers.join(', ')}.`, '');
   const columns = [];
-  for (const b of meta.browsers) for (const t of [...new Set([1, meta.max_threads])]) columns.push({ title: `candle wasm, ${b}, ${t} thread${t > 1 ? 's' : ''}`, q: { engine: 'candle-wasm', browser: b, threads: t } });
+  const build = meta.threaded ? 'pkg-threads' : 'pkg';
+  for (const b of meta.browsers) {
+    columns.push({ title: `candle wasm pkg/, ${b}, 1 thread`, q: { engine: 'candle-wasm', browser: b, threads: 1, build: 'pkg' } });
+    for (const t of [...new Set([1, meta.max_threads])]) columns.push({ title: `candle wasm pkg-threads/, ${b}, ${t} thread${t > 1 ? 's' : ''}`, q: { engine: 'candle-wasm', browser: b, threads: t, build: 'pkg-threads' } });
+  }
   for (const b of meta.browsers) for (const t of [1, meta.max_threads]) columns.push({ title: `onnxruntime-web ${meta.ort_version}, ${b}, ${t} thread${t > 1 ? 's' : ''}`, q: { engine: 'onnxruntime-web', browser: b, threads: t } });
   for (const t of [1, meta.max_threads]) columns.push({ title: `candle native, ${t} thread${t > 1 ? 's' : ''}`, q: { engine: 'candle-native', threads: t } });
   for (const preset of meta.presets) {
     lines.push(`## \`${preset}\``, '');
     const used = columns.filter((c) => recs.some((r) => r.preset === preset && Object.entries(c.q).every(([k, v]) => r[k] === v)));
-    lines.push(`| stage | ${used.map((c) => c.title).join(' | ')} | wasm / native (1 thread) |`);
+    lines.push(`| stage | ${used.map((c) => c.title).join(' | ')} | wasm ${build}/ / native (1 thread) |`);
     lines.push(`| --- | ${used.map(() => '---').join(' | ')} | --- |`);
     for (const stage of STAGE_ORDER) {
       const row = used.map((c) => find({ preset, stage, ...c.q }));
       if (!row.some(Boolean)) continue;
-      const wasm = find({ preset, stage, engine: 'candle-wasm', browser: meta.browsers[0], threads: 1 });
+      const wasm = find({ preset, stage, engine: 'candle-wasm', browser: meta.browsers[0], threads: 1, build });
       const native = find({ preset, stage, engine: 'candle-native', threads: 1 });
       const ratio = wasm && native ? `${(wasm.median_ms / native.median_ms).toFixed(2)}x` : '';
       lines.push(`| ${stage} | ${row.map(cell).join(' | ')} | ${ratio} |`);
@@ -259,15 +268,15 @@ function markdown(recs, meta) {
     if (page.length) {
       lines.push('', `The real page (index.html, the shipped \`tiny\` model of www/model/, Chromium): ${page.map((r) => `${r.stage} ${cell(r)}`).join('; ')}. Last caption's status line: "${notes.page_caption}".`);
     }
-    const d1 = find({ preset, stage: 'decode_token_1', engine: 'candle-wasm', browser: meta.browsers[0], threads: 1 });
-    const d64 = find({ preset, stage: 'decode_token_64', engine: 'candle-wasm', browser: meta.browsers[0], threads: 1 });
-    if (d1 && d64) lines.push('', `Decode with the KV cache (${meta.browsers[0]}): token 64 costs ${(d64.median_ms / d1.median_ms).toFixed(2)}x token 1.`);
+    const d1 = find({ preset, stage: 'decode_token_1', engine: 'candle-wasm', browser: meta.browsers[0], threads: 1, build });
+    const d64 = find({ preset, stage: 'decode_token_64', engine: 'candle-wasm', browser: meta.browsers[0], threads: 1, build });
+    if (d1 && d64) lines.push('', `Decode with the KV cache (${meta.browsers[0]}, ${build}/, 1 thread): token 64 costs ${(d64.median_ms / d1.median_ms).toFixed(2)}x token 1.`);
     lines.push('');
   }
   lines.push(...targets(find, meta), '');
   lines.push('## Notes', '');
   lines.push(meta.threaded
-    ? `- candle wasm at ${meta.max_threads} threads: the threaded build (pkg-threads/: nightly, atomics, wasm-bindgen-rayon), the linear layers' rows split among a pool of ${meta.max_threads} workers; load_thread_pool is starting that pool. The page's most threads: navigator.hardwareConcurrency = ${meta.max_threads}.`
+    ? `- candle wasm pkg-threads/: the threaded build (nightly, atomics, wasm-bindgen-rayon, relaxed SIMD: what the page runs where it is cross-origin isolated and the browser has relaxed SIMD, Chrome 114+ and Firefox 146+); at ${meta.max_threads} threads the linear layers' rows are split among a pool of ${meta.max_threads} workers (load_thread_pool is starting that pool), at 1 thread it runs without a pool. pkg/: the single-thread build (simd128 only), which the page runs elsewhere. The page's most threads: navigator.hardwareConcurrency = ${meta.max_threads}.`
     : `- candle wasm ran single-threaded only (pkg-threads/ not built): its "most threads" figure is its 1-thread figure. The page's most threads: navigator.hardwareConcurrency = ${meta.max_threads}.`);
   lines.push(`- onnxruntime-web runs the \`seed\` vision encoder only (bench/export_onnx.py, the same weights as candle's): ${Object.entries(notes.onnx_check).map(([k, v]) => `${k}: largest difference from candle's features ${v.max_abs_diff_vs_candle.toExponential(2)} (features up to ${v.max_abs_feature.toFixed(2)}), cross-origin isolated ${v.cross_origin_isolated}`).join('; ') || 'not run'}.`);
   lines.push(`- Models: each preset with weights drawn from seed 0 (f16 file, byte-level tokenizer, context ${meta.max_seq_len} so that 64 tokens fit after the 21-token prompt). Load = fetch, compile and instantiate the wasm module + fetch the three files + build the model (f16 -> f32), each in a fresh worker; natively, read the files + build.`);
@@ -290,6 +299,8 @@ function wasmFacts() {
 
 if (args['report-only']) {
   const saved = JSON.parse(readFileSync(path.join(ROOT, 'bench/results.json'), 'utf8'));
+  // Records from before the build was recorded: pkg/ at 1 thread, pkg-threads/ at more.
+  for (const r of saved.records) if (r.engine === 'candle-wasm') r.build ??= r.threads > 1 ? 'pkg-threads' : 'pkg';
   saved.meta.wasm ??= wasmFacts();
   Object.assign(notes, saved.notes);
   writeFileSync(path.join(ROOT, 'bench/results.json'), JSON.stringify(saved, null, 1) + '\n');
@@ -320,9 +331,10 @@ try {
     for (const preset of PRESETS) {
       for (const { name, driver } of drivers) {
         log(`set ${set + 1}/${SETS} ${preset} candle-wasm ${name}`);
-        for (const t of THREADED ? [...new Set([1, maxThreads])] : [1]) {
-          if (t > 1) log(`set ${set + 1}/${SETS} ${preset} candle-wasm ${name} ${t} threads`);
-          await candleWasm(driver, name, preset, set, t);
+        await candleWasm(driver, name, preset, set, 1, false);
+        for (const t of THREADED ? [...new Set([1, maxThreads])] : []) {
+          log(`set ${set + 1}/${SETS} ${preset} candle-wasm ${name} pkg-threads ${t} thread(s)`);
+          await candleWasm(driver, name, preset, set, t, true);
         }
         if (preset === 'seed') {
           for (const t of [...new Set([1, maxThreads])]) {

@@ -3,7 +3,8 @@
 //! `batch` scenes at `lr`, drawn from a pool of `pool` scenes, scored every `every` steps on
 //! `scenes` held-out scenes (the panel scores 16). Prints the time per step, so that a
 //! setting's steps can be set against the page's 5 minutes by ratio. `KIND=linear` (or
-//! `mlp2x_gelu_3x3`) trains that projector instead of the panel's default.
+//! `mlp2x_gelu_3x3`) trains that projector instead of the panel's default; `QUESTIONS=Q` packs Q
+//! of each scene's questions with its captions.
 //!     cargo run --release --example panel_sweep -- www/model BATCH LR STEPS [POOL] [EVERY] [SCENES]
 use candle_core::Result;
 use vlm_explainer::projector_training::{ProjectorTrainer, TrainOptions};
@@ -24,7 +25,9 @@ fn main() -> Result<()> {
         Ok(k) => serde_json::from_str(&format!("\"{k}\"")).unwrap_or_else(|_| panic!("KIND={k}: linear, mlp2x_gelu or mlp2x_gelu_3x3")),
         Err(_) => TrainOptions::default().kind,
     };
-    let options = TrainOptions { kind, batch, lr, pool, eval_scenes: scenes, ..TrainOptions::default() };
+    // QUESTIONS=Q: each scene's row also teaches Q of its questions (stage d's turns).
+    let questions = std::env::var("QUESTIONS").map_or(0, |q| q.parse().expect("QUESTIONS"));
+    let options = TrainOptions { kind, batch, questions, lr, pool, eval_scenes: scenes, ..TrainOptions::default() };
     let config = String::from_utf8(read("config.json")).expect("UTF-8");
     let mut trainer = ProjectorTrainer::from_files(read("model.safetensors"), &config, &read("tokenizer.json"), options)?;
     // DECAY_FROM=K: the learning rate falls linearly from step K to a tenth of it at the last step.

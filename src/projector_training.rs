@@ -46,6 +46,9 @@ pub struct TrainOptions {
     pub unfreeze: Option<Part>,
     /// Scenes per step; each teaches its caption in both languages.
     pub batch: usize,
+    /// Questions each scene also teaches (drawn at random, each in a random language, as in
+    /// stage d), packed in its row after the captions.
+    pub questions: usize,
     pub lr: f64,
     /// Training draws from this many scenes; each one's features are computed on first use.
     pub pool: usize,
@@ -76,7 +79,7 @@ impl Default for TrainOptions {
     fn default() -> Self {
         // Stage c's learning rate (src/pipeline), half its batch: a step in the browser runs on one
         // thread.
-        Self { kind: ProjectorKind::Mlp2xGelu, unfreeze: None, batch: 8, lr: 2e-3, pool: 256, eval_scenes: 16, seed: 0 }
+        Self { kind: ProjectorKind::Mlp2xGelu, unfreeze: None, batch: 8, questions: 0, lr: 2e-3, pool: 256, eval_scenes: 16, seed: 0 }
     }
 }
 
@@ -340,8 +343,8 @@ impl ProjectorTrainer {
         Ok((Tensor::cat(&rows, 0)?, missing.len(), reused, ms))
     }
 
-    /// Each picked scene's caption in both languages, as `train align` teaches them, cut to fit
-    /// the context when the tokenizer makes them longer than it.
+    /// Each picked scene's caption in both languages, as `train align` teaches them, and its
+    /// `questions`, each turn cut to fit the context when the tokenizer makes it longer.
     fn batch(&mut self, picks: &[u64]) -> Result<(PackedBatch, usize)> {
         let n = self.model.vlm.num_image_tokens();
         let room = self.config.llm.max_seq_len - n;
@@ -349,12 +352,13 @@ impl ProjectorTrainer {
         let mut rows = Vec::with_capacity(picks.len());
         for &p in picks {
             let mut turns = Vec::new();
-            for lang in Lang::ALL {
-                let sample = self.scene(p).samples(lang).swap_remove(0);
+            self.scene(p);
+            let samples = self.scenes[&p].turns(self.options.questions, &mut self.rng);
+            for sample in samples {
                 let (mut ids, prompt_len) = sample_ids(&self.tokenizer, &sample)?;
                 if ids.len() > room {
                     if prompt_len + 1 > room {
-                        bail!("the caption prompt is {prompt_len} tokens; after {n} image tokens the model's context of {} leaves room for {room}", self.config.llm.max_seq_len);
+                        bail!("a prompt is {prompt_len} tokens; after {n} image tokens the model's context of {} leaves room for {room}", self.config.llm.max_seq_len);
                     }
                     ids.truncate(room);
                     cut += 1;

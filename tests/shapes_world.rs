@@ -6,7 +6,7 @@ use std::collections::HashSet;
 
 use vlm_explainer::prompt::Task;
 use vlm_explainer::shapes_world::{
-    caption_prompt, parse_caption, Background, Cell, Colour, Lang, Object, Scene, Shape, Size, IMAGE_SIZE,
+    caption_prompt, parse_caption, Background, Cell, Colour, Lang, Object, Sample, Scene, Shape, Size, IMAGE_SIZE,
 };
 use vlm_explainer::tokenizer::{TextTokenizer, SPECIAL_TOKENS};
 use vlm_explainer::tokenizer_train::{shapes_world_corpus, train_bpe};
@@ -290,4 +290,18 @@ fn a_bpe_trained_on_2000_scenes_is_lossless_and_compresses_captions() {
 fn train_bpe_refuses_a_vocab_smaller_than_the_bytes_and_specials() {
     let err = train_bpe(shapes_world_corpus(0..10), 100).err().map(|e| e.to_string()).unwrap_or_default();
     assert!(err.contains("at least 263"), "{err}");
+}
+
+#[test]
+fn a_training_row_holds_both_captions_then_the_questions_asked_of_the_scene() {
+    use vlm_explainer::sampling::Rng;
+    let scene = Scene::generate(11);
+    let asked: Vec<Sample> = [Lang::En, Lang::Zh].into_iter().flat_map(|l| scene.samples(l).into_iter().skip(1)).collect();
+    let mut rng = Rng::new(5);
+    assert_eq!(scene.turns(0, &mut rng), vec![scene.samples(Lang::En).swap_remove(0), scene.samples(Lang::Zh).swap_remove(0)]);
+    let turns = scene.turns(40, &mut rng);
+    assert_eq!(turns.len(), 42);
+    assert!(turns[2..].iter().all(|t| t.prompt_task == Task::Question && asked.contains(t)), "a question not of this scene");
+    let languages: HashSet<bool> = turns[2..].iter().map(|t| t.prompt.is_ascii()).collect();
+    assert_eq!(languages.len(), 2, "40 questions in one language only");
 }

@@ -20,7 +20,7 @@ use crate::clip::{
     shape_phrases, ClipHeads,
 };
 use crate::sampling::Rng;
-use crate::shapes_world::{Lang, Sample, Scene};
+use crate::shapes_world::{random_lang, Lang, Sample, Scene};
 use crate::training::{adamw, train_step_packed_split, Part, PartlyFrozen};
 use crate::vlm::Vlm;
 
@@ -58,10 +58,6 @@ fn lr_at(step: usize, steps: usize, lr: f64) -> f64 {
     }
     let progress = (step - warmup) as f64 / (steps - warmup).max(1) as f64;
     lr * (0.1 + 0.45 * (1.0 + (std::f64::consts::PI * progress).cos()))
-}
-
-fn random_lang(rng: &mut Rng) -> Lang {
-    if rng.next_u64() % 2 == 0 { Lang::En } else { Lang::Zh }
 }
 
 /// Caption samples of `scenes`, each in a random language: (samples, their batch).
@@ -283,19 +279,10 @@ fn feature_pool(vlm: &Vlm, run: &Run, seeds: std::ops::Range<u64>) -> Result<(Ve
     Ok((scenes, Tensor::cat(&chunks, 0)?.contiguous()?, started.elapsed().as_secs_f32()))
 }
 
-/// The turns one image teaches in one step (each turn sees only the image and itself): in stage
-/// c its caption in both languages; in stage d also `questions` of its questions, each in a
-/// random language.
+/// The turns one image teaches in one step: in stage c its caption in both languages; in stage d
+/// also `questions` of its questions.
 fn conversation(scene: &Scene, stage: char, questions: usize, rng: &mut Rng) -> Vec<Sample> {
-    let mut turns: Vec<Sample> = Lang::ALL.iter().map(|&lang| scene.samples(lang).swap_remove(0)).collect();
-    if stage == 'd' {
-        for _ in 0..questions {
-            let mut all = scene.samples(random_lang(rng));
-            let k = 1 + (rng.next_u64() % (all.len() as u64 - 1)) as usize;
-            turns.push(all.swap_remove(k));
-        }
-    }
-    turns
+    scene.turns(if stage == 'd' { questions } else { 0 }, rng)
 }
 
 /// Stages c and d: the projector (and in d the LLM) learn on frozen features computed once.

@@ -56,4 +56,22 @@ impl Scene {
         });
         std::iter::once(caption).chain(questions).collect()
     }
+
+    /// The turns one image teaches in one training step (each turn sees only the image and
+    /// itself): its caption in both languages, then `questions` of its questions drawn at random,
+    /// each in a random language (stage d; stage c and the training panel's default take none).
+    pub fn turns(&self, questions: usize, rng: &mut crate::sampling::Rng) -> Vec<Sample> {
+        let mut turns: Vec<Sample> = Lang::ALL.iter().map(|&lang| self.samples(lang).swap_remove(0)).collect();
+        for _ in 0..questions {
+            let mut all = self.samples(random_lang(rng));
+            let k = 1 + (rng.next_u64() % (all.len() as u64 - 1)) as usize;
+            turns.push(all.swap_remove(k));
+        }
+        turns
+    }
+}
+
+/// English or Chinese, evenly.
+pub fn random_lang(rng: &mut crate::sampling::Rng) -> Lang {
+    if rng.next_u64() % 2 == 0 { Lang::En } else { Lang::Zh }
 }
