@@ -66,8 +66,8 @@ impl Linear {
         &self.weight
     }
 
-    /// x (rows, in) W^T + b: `simd_matmul` in the browser when no gradient is wanted and there
-    /// are rows enough to fill its tiles, else candle's. The bias is added in the same op where
+    /// x (rows, in) W^T + b: `simd_matmul` in the browser when no gradient is wanted (or only
+    /// the input's), else candle's. The bias is added in the same op where
     /// the product is this crate's (`matmul_frozen_weight`, `linear_packed`).
     fn product(&self, x: &Tensor) -> Result<Tensor> {
         let f32s = x.dtype() == DType::F32 && self.weight.dtype() == DType::F32;
@@ -83,9 +83,10 @@ impl Linear {
             };
             return crate::kernels::matmul_frozen_weight(x, &self.weight, self.bias.as_ref(), packed);
         }
-        // A decode step's single row stays with candle: its product is a pass over the weights,
-        // and gemm's was faster there (bench/ab_stages.mjs: 16.6 against 19.1 ms a `seed` token).
-        if in_browser && f32s && frozen_bias && x.dim(0)? >= 4 && !wants_gradient(&[x, &self.weight]) {
+        // A decode step's single row too: `simd_matmul::row` keeps several sums in flight
+        // (bench/ab_stages.mjs, decode a token, candle's gemm -> this: `tiny` 0.92 -> 0.71 ms,
+        // `seed` 24.4 -> 19.9 ms; with relaxed SIMD 0.99 -> 0.72 and 22.1 -> 15.1 ms).
+        if in_browser && f32s && frozen_bias && !wants_gradient(&[x, &self.weight]) {
             let bias = self.bias.as_ref().map(|b| b.to_vec1::<f32>()).transpose()?;
             return crate::simd_matmul::linear_packed(x, &self.packed_once_w()?, self.weight.dim(0)?, bias.as_deref());
         }
