@@ -6,8 +6,9 @@
 //! of the inner loop loads 8 weights as two f32x4 vectors and multiplies them by one value of
 //! each of 4 input rows: a 4 x 8 tile of the output stays in 8 vector registers for a whole run
 //! over k (the register blocking of GotoBLAS and BLIS). Built with relaxed SIMD (the threaded
-//! build), panels are 12 columns and tiles 3 x 12, each step one fused multiply-add. k is cut into blocks of 256 so that a
-//! panel's block (8 KB) stays in L1 while every row of x passes over it.
+//! build), panels are 12 columns and tiles 3 x 12, each step one fused multiply-add. k is cut
+//! into blocks of 256 so that a panel's block (8 or 12 KB) stays in L1 while every row of x
+//! passes over it.
 //!
 //! Natively the same blocking runs with plain arrays: it is what the tests check, while native
 //! inference keeps candle's matmul (AVX2 and FMA, two threads).

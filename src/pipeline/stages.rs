@@ -279,12 +279,6 @@ fn feature_pool(vlm: &Vlm, run: &Run, seeds: std::ops::Range<u64>) -> Result<(Ve
     Ok((scenes, Tensor::cat(&chunks, 0)?.contiguous()?, started.elapsed().as_secs_f32()))
 }
 
-/// The turns one image teaches in one step: in stage c its caption in both languages; in stage d
-/// also `questions` of its questions.
-fn conversation(scene: &Scene, stage: char, questions: usize, rng: &mut Rng) -> Vec<Sample> {
-    scene.turns(if stage == 'd' { questions } else { 0 }, rng)
-}
-
 /// Stages c and d: the projector (and in d the LLM) learn on frozen features computed once.
 fn connect(run: &Run, o: StageOptions, stage: char) -> Result<()> {
     let (from, trainable, seed_base, title): (&str, &[Part], u64, &str) = match stage {
@@ -303,11 +297,13 @@ fn connect(run: &Run, o: StageOptions, stage: char) -> Result<()> {
         opts.push((adamw(&llm_vars, o.lr)?, o.lr));
     }
     let mut rng = Rng::new(3);
+    // Each image teaches its caption in both languages; in stage d also `questions` questions.
+    let questions = if stage == 'd' { o.questions } else { 0 };
     let mut log = LossLog::new(&run.path(&format!("loss_{stage}.csv")), o.steps, title)?;
     for step in 0..o.steps {
         let picks: Vec<u32> = (0..o.batch).map(|_| (rng.next_u64() % scenes.len() as u64) as u32).collect();
         let conversations: Vec<Vec<Sample>> =
-            picks.iter().map(|&p| conversation(&scenes[p as usize], stage, o.questions, &mut rng)).collect();
+            picks.iter().map(|&p| scenes[p as usize].turns(questions, &mut rng)).collect();
         let rows: Vec<Vec<&Sample>> = conversations.iter().map(|c| c.iter().collect()).collect();
         let batch = PackedBatch::new(&run.tokenizer, &rows, model.vlm.num_image_tokens(), run.config.llm.max_seq_len, &run.device)?;
         let picked = features.index_select(&Tensor::new(picks.as_slice(), &run.device)?, 0)?;
