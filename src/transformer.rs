@@ -31,6 +31,8 @@ pub struct Linear {
     /// W packed for `x W^T`, and W^T packed for a gradient's `g W`: made at first use.
     packed: OnceLock<Arc<Vec<f32>>>,
     packed_t: OnceLock<Arc<Vec<f32>>>,
+    /// The bias's values for `simd_matmul`'s product, likewise made once.
+    bias_values: OnceLock<Arc<Vec<f32>>>,
 }
 
 /// Weights `weight` (out, in) and `bias` (out), as in PyTorch and candle-nn.
@@ -39,14 +41,14 @@ pub fn linear(in_dim: usize, out_dim: usize, vb: VarBuilder) -> Result<Linear> {
     let init = Init::Uniform { lo: -bound, up: bound };
     let weight = vb.get_with_hints((out_dim, in_dim), "weight", init)?;
     let bias = Some(vb.get_with_hints(out_dim, "bias", init)?);
-    Ok(Linear { weight, bias, packed: Default::default(), packed_t: Default::default() })
+    Ok(Linear { weight, bias, packed: Default::default(), packed_t: Default::default(), bias_values: Default::default() })
 }
 
 /// A `Linear` without bias (weight `weight` only).
 pub fn linear_no_bias(in_dim: usize, out_dim: usize, vb: VarBuilder) -> Result<Linear> {
     let bound = 1.0 / (in_dim as f64).sqrt();
     let weight = vb.get_with_hints((out_dim, in_dim), "weight", Init::Uniform { lo: -bound, up: bound })?;
-    Ok(Linear { weight, bias: None, packed: Default::default(), packed_t: Default::default() })
+    Ok(Linear { weight, bias: None, packed: Default::default(), packed_t: Default::default(), bias_values: Default::default() })
 }
 
 /// `m` (n, k) packed by `simd_matmul::pack`, made once into `cell`.
@@ -58,6 +60,15 @@ fn packed_once(cell: &OnceLock<Arc<Vec<f32>>>, m: impl FnOnce() -> Result<Tensor
     let (n, k) = m.dims2()?;
     let values: Vec<f32> = m.to_dtype(DType::F32)?.flatten_all()?.to_vec1()?;
     Ok(cell.get_or_init(|| Arc::new(crate::simd_matmul::pack(&values, n, k))).clone())
+}
+
+/// `v`'s values as f32, made once into `cell`.
+fn values_once(cell: &OnceLock<Arc<Vec<f32>>>, v: &Tensor) -> Result<Arc<Vec<f32>>> {
+    if let Some(values) = cell.get() {
+        return Ok(values.clone());
+    }
+    let values = v.to_dtype(DType::F32)?.to_vec1::<f32>()?;
+    Ok(cell.get_or_init(|| Arc::new(values)).clone())
 }
 
 impl Linear {
@@ -87,8 +98,8 @@ impl Linear {
         // (bench/ab_stages.mjs, decode a token, candle's gemm -> this: `tiny` 0.92 -> 0.71 ms,
         // `seed` 24.4 -> 19.9 ms; with relaxed SIMD 0.99 -> 0.72 and 22.1 -> 15.1 ms).
         if in_browser && f32s && frozen_bias && !wants_gradient(&[x, &self.weight]) {
-            let bias = self.bias.as_ref().map(|b| b.to_vec1::<f32>()).transpose()?;
-            return crate::simd_matmul::linear_packed(x, &self.packed_once_w()?, self.weight.dim(0)?, bias.as_deref());
+            let bias = self.bias.as_ref().map(|b| values_once(&self.bias_values, b)).transpose()?;
+            return crate::simd_matmul::linear_packed(x, &self.packed_once_w()?, self.weight.dim(0)?, bias.as_deref().map(Vec::as_slice));
         }
         let y = x.matmul(&self.weight.t()?)?;
         match &self.bias {
