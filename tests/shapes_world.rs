@@ -145,16 +145,16 @@ fn captions_and_answers_are_the_fixed_sentences() {
     assert_eq!(two.caption(Lang::Zh), "左上角有一个红色的大圆形，中间有一个蓝色的小正方形");
     let three = scene_of(vec![
         object(Shape::Star, Colour::Yellow, Size::Small, Cell::Top),
-        object(Shape::Hexagon, Colour::Purple, Size::Big, Cell::Left),
+        object(Shape::Cross, Colour::Purple, Size::Big, Cell::Left),
         object(Shape::Triangle, Colour::Orange, Size::Big, Cell::BottomRight),
     ]);
     assert_eq!(
         three.caption(Lang::En),
-        "a small yellow star at the top, a big purple hexagon on the left and a big orange triangle in the bottom right"
+        "a small yellow star at the top, a big purple cross on the left and a big orange triangle in the bottom right"
     );
     assert_eq!(
         three.caption(Lang::Zh),
-        "上方有一个黄色的小星形，左边有一个紫色的大六边形，右下角有一个橙色的大三角形"
+        "上方有一个黄色的小星形，左边有一个紫色的大十字形，右下角有一个橙色的大三角形"
     );
 
     let pair = |q: &str, a: &str| (q.to_string(), a.to_string());

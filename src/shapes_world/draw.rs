@@ -63,7 +63,17 @@ fn outline(shape: Shape, cx: f32, cy: f32, r: f32) -> Option<Path> {
                 (0..10).map(|i| (if i % 2 == 0 { r } else { 0.45 * r }, -FRAC_PI_2 + i as f32 * PI / 5.0));
             polygon(cx, cy, corners)
         }
-        Shape::Hexagon => polygon(cx, cy, (0..6).map(|i| (r, i as f32 * TAU / 6.0))),
+        Shape::Cross => {
+            // A plus whose arms are 0.8r wide: concave like the star, but square-ended, so even the
+            // small one (arms 11 pixels wide) looks like nothing else at 16-pixel patches.
+            let w = 0.4 * r;
+            let quarter = [(r, -w), (r, w), (w, w)];
+            let corners = (0..4).flat_map(|q| {
+                let turn = q as f32 * FRAC_PI_2;
+                quarter.map(|(x, y): (f32, f32)| (x.hypot(y), y.atan2(x) + turn))
+            });
+            polygon(cx, cy, corners)
+        }
     }
 }
 

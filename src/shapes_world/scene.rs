@@ -18,11 +18,11 @@ pub enum Shape {
     Square,
     Triangle,
     Star,
-    Hexagon,
+    Cross,
 }
 
 impl Shape {
-    pub const ALL: [Shape; 5] = [Shape::Circle, Shape::Square, Shape::Triangle, Shape::Star, Shape::Hexagon];
+    pub const ALL: [Shape; 5] = [Shape::Circle, Shape::Square, Shape::Triangle, Shape::Star, Shape::Cross];
 }
 
 /// Saturated hues only: every background is a grey or a pastel far from all of them, so an object

@@ -32,12 +32,12 @@ impl Shape {
             (Lang::En, Square) => "square",
             (Lang::En, Triangle) => "triangle",
             (Lang::En, Star) => "star",
-            (Lang::En, Hexagon) => "hexagon",
+            (Lang::En, Cross) => "cross",
             (Lang::Zh, Circle) => "圆形",
             (Lang::Zh, Square) => "正方形",
             (Lang::Zh, Triangle) => "三角形",
             (Lang::Zh, Star) => "星形",
-            (Lang::Zh, Hexagon) => "六边形",
+            (Lang::Zh, Cross) => "十字形",
         }
     }
 }

@@ -160,7 +160,7 @@ test('"new scene" draws a ShapesWorld scene in wasm and runs the model on it', a
   const { page, consoleErrors } = await openPage(browser, server.url);
   await page.click('[data-testid="new-scene"]');
   await waitForRun(page);
-  assert.match(await page.locator('#scene-truth').textContent(), /^Drawn: an? .*(circle|square|triangle|star|hexagon)/);
+  assert.match(await page.locator('#scene-truth').textContent(), /^Drawn: an? .*(circle|square|triangle|star|cross)/);
   const kinds = await page.locator('[data-testid="token-strip"] > *').count();
   assert.ok(kinds > 196);
   assert.equal(await page.locator('[data-testid="output-prompt"]').isHidden(), true);
