@@ -4,17 +4,24 @@
 
 import { fetchShipped } from './model-files.js';
 
-// index.html's www/boot.js, the page's first script, started the first worker and the wasm
-// module's compile (`{ module, threaded }`, the build this page runs); here, as soon as this
-// module arrives (index.html runs it at once and preloads the model), the shipped model's
-// download. The worker gets the compiled module as soon as it exists (every later worker gets it
-// too), and the shipped model's bytes when they are in; a failure here leaves the fetch to the
-// worker, which reports it. `vlm:` performance marks time the start (bench/page_timeline.mjs
-// prints them). Without boot.js the worker compiles pkg/ itself.
-const boot = self.vlmBoot ?? { worker: null, build: Promise.resolve({ module: null, threaded: false }) };
-const wasmModule = boot.build;
+// Started as the page opens, before the rest of the page's scripts (index.html runs this module
+// as soon as it arrives, and preloads the wasm and the model): the first worker, the wasm
+// module's compile and the shipped model's download, all at once. The worker gets the compiled
+// module as soon as it exists (every later worker gets it too), and the shipped model's bytes
+// when they are in; a failure here leaves the fetch to the worker, which reports it.
+// `vlm:` performance marks time the start (bench/page_timeline.mjs prints them).
+//
+// Where the page is cross-origin isolated (scripts/serve.py sends COOP/COEP), the threaded build
+// (pkg-threads/: its memory shared with a pool of Web Workers) is used; elsewhere, or if that
+// build is missing, the single-thread one (pkg/).
+const canThread = self.crossOriginIsolated && typeof SharedArrayBuffer === 'function';
+const compile = (threaded) => WebAssembly.compileStreaming(
+  fetch(new URL(`../${threaded ? 'pkg-threads' : 'pkg'}/vlm_explainer_bg.wasm`, import.meta.url)))
+  .then((module) => ({ module, threaded }));
+const wasmModule = (canThread ? compile(true).catch(() => compile(false)) : compile(false))
+  .then((built) => { performance.mark('vlm:wasm-compiled'); return built; }, () => ({ module: null, threaded: false }));
 let shippedModel = fetchShipped().then((model) => { performance.mark('vlm:model-fetched'); return model; }, () => null);
-let firstWorker = boot.worker;
+let firstWorker = newWorker();
 
 function newWorker() {
   const worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
@@ -55,8 +62,6 @@ export class ModelClient {
       e.preventDefault();
       this.restart(e.message || 'the model\'s worker stopped');
     };
-    // boot.js's worker may have failed before this page listened.
-    if (worker.failed) setTimeout(() => this.restart(worker.failed));
   }
 
   /// Replaces the worker; every request still waiting fails with `message`.

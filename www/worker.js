@@ -4,13 +4,10 @@
 // after the answer: nothing runs between the image and its caption that the caption does not
 // need.
 
-// This worker's modules, imported without holding up its start: its thread comes up while the
-// page is busiest, and the round trip for static imports came on top, before the first message
-// could be taken. The `boot` message and the wasm instantiation go ahead; every request waits for
-// them (`lib`).
-const lib = {};
-const imported = Promise.all(['./pca.js', './image-header.js', './model-files.js', './thread-pool.js']
-  .map((name) => import(name))).then((modules) => Object.assign(lib, ...modules));
+import { pcaColours } from './pca.js';
+import { checkImage, formatName, MAX_PIXELS, WASM_FORMATS } from './image-header.js';
+import { fetchShipped, pickModelFiles, nameFiles } from './model-files.js';
+import { poolSize, startPool as startThreadPool } from './thread-pool.js';
 
 // Largest side sent to the model; bigger images are scaled down first (the model only ever
 // sees the central square at 224 px, so nothing visible is lost).
@@ -23,20 +20,15 @@ let glue = null;
 // The last image's patch features `{ shape, data }`, for the PCA colours the page asks for.
 let lastFeatures = null;
 // The page compiles the wasm module and downloads the shipped model while this worker's own
-// scripts load (www/boot.js, model-client.js): a `boot` message brings the module as soon as it
-// is compiled (null: this worker fetches and compiles it itself) and says whether a `shipped` message will
+// scripts load (model-client.js): a `boot` message brings the module as soon as it is compiled
+// (null: this worker fetches and compiles it itself) and says whether a `shipped` message will
 // bring the shipped model's files (`{ manifest, files }`, or null: fetch them here).
 // `threaded` says which build the module is.
 let boot;
 let threaded = false;
-// The wasm-bindgen glue of either build, imported once: the one this worker expects to run is
-// imported at once, while the page's compile of the module is still going.
-const glues = {};
-const importGlue = (threads) => (glues[threads] ??= import(threads ? '../pkg-threads/vlm_explainer.js' : '../pkg/vlm_explainer.js'));
-importGlue(self.crossOriginIsolated && typeof SharedArrayBuffer === 'function').catch(() => {});
 const ready = new Promise((resolve) => { boot = resolve; }).then(async (data) => {
   threaded = data.threaded;
-  glue = await importGlue(threaded);
+  glue = await import(threaded ? '../pkg-threads/vlm_explainer.js' : '../pkg/vlm_explainer.js');
   wasm = await glue.default(data.module ? { module_or_path: data.module } : undefined);
   performance.mark('vlm:wasm-instantiated');
 });
@@ -45,10 +37,10 @@ const ready = new Promise((resolve) => { boot = resolve; }).then(async (data) =>
 // page is ready no later than with one thread) and waited for by every run. Until `poolReady`
 // the products run on this thread alone.
 let pool = null;
-const threadCount = () => (threaded ? lib.poolSize() : 1);
+const threadCount = () => (threaded ? poolSize() : 1);
 function startPool() {
   if (!threaded) return Promise.resolve();
-  return lib.startPool(glue, 'the model').then((n) => { if (n) performance.mark('vlm:pool-ready'); });
+  return startThreadPool(glue, 'the model').then((n) => { if (n) performance.mark('vlm:pool-ready'); });
 }
 // The page's shipped model, used by the first load of the shipped model only.
 let receiveShipped;
@@ -74,7 +66,7 @@ async function load(id, { preset, seed, files: chosen }) {
     progress('fetch');
     const fromPage = await shipped;
     shipped = Promise.resolve(null);
-    const { manifest, files } = fromPage ?? await lib.fetchShipped();
+    const { manifest, files } = fromPage ?? await fetchShipped();
     if (files) {
       progress('weights');
       next = new glue.VlmExplainer(files.weights, files.config, files.tokenizer);
@@ -86,7 +78,7 @@ async function load(id, { preset, seed, files: chosen }) {
       label = { trained: false, preset: fallback, seed: fallbackSeed };
     }
   } else if (preset === 'files') {
-    const files = lib.pickModelFiles(chosen);
+    const files = pickModelFiles(chosen);
     progress('weights');
     const [weights, config, tokenizer] = await Promise.all(
       [files.weights.arrayBuffer(), files.config.text(), files.tokenizer.arrayBuffer()]);
@@ -94,7 +86,7 @@ async function load(id, { preset, seed, files: chosen }) {
       next = new glue.VlmExplainer(new Uint8Array(weights), config, new Uint8Array(tokenizer));
     } catch (e) {
       if (e instanceof WebAssembly.RuntimeError) throw e;
-      throw new Error(lib.nameFiles(describe(e), files));
+      throw new Error(nameFiles(describe(e), files));
     }
     label = { trained: true, own: true, name: JSON.parse(config).name, files: [files.config.name, files.weights.name, files.tokenizer.name] };
   } else {
@@ -123,20 +115,20 @@ async function load(id, { preset, seed, files: chosen }) {
 async function imageToRgba(file, name) {
   const bytes = new Uint8Array(await file.arrayBuffer());
   mark('vlm:file-read');
-  const info = lib.checkImage(bytes, name);
+  const info = checkImage(bytes, name);
   if (info.format === 'svg') throw new Error(`${name}: SVG drawings are drawn by the page, not here: drop or choose the file on the page`);
   let bitmap;
   try {
     bitmap = await createImageBitmap(new Blob([bytes]), { imageOrientation: 'from-image' });
   } catch {
-    if (lib.WASM_FORMATS.has(info.format)) return { bytes };
-    throw new Error(`${name}: this browser cannot decode ${lib.formatName(info.format)} images: save it as JPEG or PNG first`);
+    if (WASM_FORMATS.has(info.format)) return { bytes };
+    throw new Error(`${name}: this browser cannot decode ${formatName(info.format)} images: save it as JPEG or PNG first`);
   }
   mark('vlm:bitmap-decoded');
   const { width, height } = bitmap;
-  if (width * height > lib.MAX_PIXELS) {
+  if (width * height > MAX_PIXELS) {
     bitmap.close();
-    throw new Error(`${name}: the image is ${width}x${height} pixels, more than ${lib.MAX_PIXELS / 1e6} million: scale it down first`);
+    throw new Error(`${name}: the image is ${width}x${height} pixels, more than ${MAX_PIXELS / 1e6} million: scale it down first`);
   }
   const scale = Math.min(1, MAX_SIDE / Math.max(width, height));
   const w = Math.max(1, Math.round(width * scale));
@@ -228,7 +220,7 @@ async function handle(data) {
       // Asked for when the features arrive; queued behind the run, so computed after its answer.
       if (!lastFeatures) throw new Error('no image has been encoded yet');
       const [, rows, cols] = lastFeatures.shape;
-      const rgb = lib.pcaColours(lastFeatures.data, rows, cols);
+      const rgb = pcaColours(lastFeatures.data, rows, cols);
       mark('vlm:pca');
       post({ type: 'pca', id, rgb }, [rgb.buffer]);
     } else if (type === 'visionAttention') {
@@ -254,7 +246,7 @@ self.onmessage = ({ data }) => {
     performance.mark('vlm:shipped');
     receiveShipped(data.model);
   } else {
-    queue = queue.then(() => imported).then(() => handle(data), (e) => post({ type: 'error', id: data.id, message: `the model's worker could not load its scripts (${describe(e)})`, fatal: true }));
+    queue = queue.then(() => handle(data));
   }
 };
 performance.mark('vlm:worker-script');
