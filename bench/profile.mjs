@@ -1,7 +1,7 @@
 // Where the wasm time goes: Chromium's sampling profiler over one stage of a bench model, run
 // on the bench page's main thread (a worker's profile is harder to reach), after a warm-up.
 // Prints the functions with the most self time, wasm and JS alike.
-//   node bench/profile.mjs [PRESET=seed] [STAGE=vision_encoder|prefill|decode] [TOP=25]
+//   node bench/profile.mjs [PRESET=seed] [STAGE=vision_encoder|projection|prefill|decode] [TOP=25]
 // Needs what scripts/bench.sh builds: pkg/ and bench/out/models/.
 
 import { serve, launch } from '../tests/page/helpers.mjs';
@@ -31,6 +31,8 @@ try {
     const prefill = () => model.prefill('caption', 'describe the image', 0, 0, 0, 64);
     window.runStage = {
       vision_encoder: { before: () => model.preprocessRgba(image.rgba, image.width, image.height), run: () => model.encode() },
+      // One projection is a millisecond or two at `tiny`: 100 of them give the sampler enough.
+      projection: { before: () => { model.preprocessRgba(image.rgba, image.width, image.height); model.encode(); }, run: () => { for (let i = 0; i < 100; i++) model.project(); } },
       prefill: { before: prepare, run: prefill },
       decode: { before: () => { prepare(); prefill(); }, run: () => { for (let i = 0; i < 32; i++) model.nextToken(); } },
     }[stage];
