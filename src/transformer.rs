@@ -51,24 +51,22 @@ pub fn linear_no_bias(in_dim: usize, out_dim: usize, vb: VarBuilder) -> Result<L
     Ok(Linear { weight, bias: None, packed: Default::default(), packed_t: Default::default(), bias_values: Default::default() })
 }
 
-/// `m` (n, k) packed by `simd_matmul::pack`, made once into `cell`.
-fn packed_once(cell: &OnceLock<Arc<Vec<f32>>>, m: impl FnOnce() -> Result<Tensor>) -> Result<Arc<Vec<f32>>> {
-    if let Some(p) = cell.get() {
-        return Ok(p.clone());
-    }
-    let m = m()?;
-    let (n, k) = m.dims2()?;
-    let values: Vec<f32> = m.to_dtype(DType::F32)?.flatten_all()?.to_vec1()?;
-    Ok(cell.get_or_init(|| Arc::new(crate::simd_matmul::pack(&values, n, k))).clone())
-}
-
-/// `v`'s values as f32, made once into `cell`.
-fn values_once(cell: &OnceLock<Arc<Vec<f32>>>, v: &Tensor) -> Result<Arc<Vec<f32>>> {
+/// The values `make` computes, made once into `cell` (a failure leaves it empty).
+fn made_once(cell: &OnceLock<Arc<Vec<f32>>>, make: impl FnOnce() -> Result<Vec<f32>>) -> Result<Arc<Vec<f32>>> {
     if let Some(values) = cell.get() {
         return Ok(values.clone());
     }
-    let values = v.to_dtype(DType::F32)?.to_vec1::<f32>()?;
+    let values = make()?;
     Ok(cell.get_or_init(|| Arc::new(values)).clone())
+}
+
+/// `m` (n, k) packed by `simd_matmul::pack`, made once into `cell`.
+fn packed_once(cell: &OnceLock<Arc<Vec<f32>>>, m: impl FnOnce() -> Result<Tensor>) -> Result<Arc<Vec<f32>>> {
+    made_once(cell, || {
+        let m = m()?;
+        let (n, k) = m.dims2()?;
+        Ok(crate::simd_matmul::pack(&m.to_dtype(DType::F32)?.flatten_all()?.to_vec1()?, n, k))
+    })
 }
 
 impl Linear {
@@ -98,7 +96,7 @@ impl Linear {
         // (bench/ab_stages.mjs, decode a token, candle's gemm -> this: `tiny` 0.92 -> 0.71 ms,
         // `seed` 24.4 -> 19.9 ms; with relaxed SIMD 0.99 -> 0.72 and 22.1 -> 15.1 ms).
         if in_browser && f32s && frozen_bias && !wants_gradient(&[x, &self.weight]) {
-            let bias = self.bias.as_ref().map(|b| values_once(&self.bias_values, b)).transpose()?;
+            let bias = self.bias.as_ref().map(|b| made_once(&self.bias_values, || b.to_dtype(DType::F32)?.to_vec1())).transpose()?;
             return crate::simd_matmul::linear_packed(x, &self.packed_once_w()?, self.weight.dim(0)?, bias.as_deref().map(Vec::as_slice));
         }
         let y = x.matmul(&self.weight.t()?)?;

@@ -29,9 +29,13 @@ fn colour(rgb: Rgb) -> Color {
 /// A closed polygon through `(radius_i, angle_i)` around (cx, cy); angles in radians, 0 = right,
 /// growing clockwise (y points down).
 fn polygon(cx: f32, cy: f32, corners: impl Iterator<Item = (f32, f32)>) -> Option<Path> {
+    closed_path(corners.map(|(r, a)| (cx + r * a.cos(), cy + r * a.sin())))
+}
+
+/// A closed path through the points `(x_i, y_i)`.
+fn closed_path(points: impl Iterator<Item = (f32, f32)>) -> Option<Path> {
     let mut pb = PathBuilder::new();
-    for (i, (r, a)) in corners.enumerate() {
-        let (x, y) = (cx + r * a.cos(), cy + r * a.sin());
+    for (i, (x, y)) in points.enumerate() {
         if i == 0 {
             pb.move_to(x, y);
         } else {
@@ -68,11 +72,16 @@ fn outline(shape: Shape, cx: f32, cy: f32, r: f32) -> Option<Path> {
             // small one (arms 11 pixels wide) looks like nothing else at 16-pixel patches.
             let w = 0.4 * r;
             let quarter = [(r, -w), (r, w), (w, w)];
+            // Each quarter turned by 90 degrees clockwise from the last: (x, y) -> (-y, x).
             let corners = (0..4).flat_map(|q| {
-                let turn = q as f32 * FRAC_PI_2;
-                quarter.map(|(x, y): (f32, f32)| (x.hypot(y), y.atan2(x) + turn))
+                quarter.map(|(x, y): (f32, f32)| match q {
+                    0 => (x, y),
+                    1 => (-y, x),
+                    2 => (-x, -y),
+                    _ => (y, -x),
+                })
             });
-            polygon(cx, cy, corners)
+            closed_path(corners.map(|(x, y)| (cx + x, cy + y)))
         }
     }
 }
