@@ -71,6 +71,9 @@ pub struct PackedBatch {
     /// (b, 1, n + T, n + T) f32, added to the attention scores: 0 where a query may look,
     /// -inf elsewhere.
     pub mask: Tensor,
+    /// Per row, per turn: the text position (0 = the first text token) whose output predicts
+    /// the turn's first answer token, the prompt's last token.
+    pub answer_queries: Vec<Vec<usize>>,
 }
 
 impl PackedBatch {
@@ -102,7 +105,9 @@ impl PackedBatch {
         let n = image_tokens;
         // Per row: the ids, and per text position its turn's start and whether it is learned.
         let mut packed: Vec<(Vec<u32>, Vec<usize>, Vec<bool>)> = Vec::with_capacity(rows.len());
+        let mut answer_queries = Vec::with_capacity(rows.len());
         for turns in rows {
+            let mut queries = Vec::with_capacity(turns.len());
             let (mut ids, mut starts, mut learn) = (Vec::new(), Vec::new(), Vec::new());
             for (turn, prompt_len) in turns {
                 let (turn, prompt_len) = (turn.clone(), *prompt_len);
@@ -110,11 +115,13 @@ impl PackedBatch {
                     candle_core::bail!("a turn of {} tokens does not fit after {n} image tokens in a context of {context}", turn.len());
                 }
                 let start = ids.len();
+                queries.push(start + prompt_len.max(1) - 1);
                 learn.extend((0..turn.len()).map(|j| j >= prompt_len));
                 starts.extend(std::iter::repeat_n(start, turn.len()));
                 ids.extend(turn);
             }
             packed.push((ids, starts, learn));
+            answer_queries.push(queries);
         }
         let t = packed.iter().map(|r| r.0.len()).max().unwrap_or(0);
         let s = n + t;
@@ -148,6 +155,7 @@ impl PackedBatch {
             loss_mask: Tensor::from_vec(loss_mask, (b, t), device)?,
             positions: Tensor::from_vec(positions, (b, s), device)?,
             mask: Tensor::from_vec(mask, (b, 1, s, s), device)?,
+            answer_queries,
         })
     }
 }

@@ -138,7 +138,7 @@ pub fn appearance_index(object: &Object) -> usize {
 pub fn phrase_features(llm: &Llm, tokenizer: &TextTokenizer, lang: Lang, phrases: &[String], image_tokens: usize) -> Result<Tensor> {
     let samples: Vec<Sample> = phrases
         .iter()
-        .map(|p| Sample { prompt_task: crate::prompt::Task::Caption, prompt: caption_prompt(lang).into(), answer: p.clone() })
+        .map(|p| Sample { prompt_task: crate::prompt::Task::Caption, prompt: caption_prompt(lang).into(), answer: p.clone(), about: Vec::new() })
         .collect();
     let refs: Vec<&Sample> = samples.iter().collect();
     ClipHeads::text_features(llm, &TextBatch::new(tokenizer, &refs, false, llm.device())?, image_tokens)

@@ -26,6 +26,7 @@ pub mod projector_training;
 pub mod explainer;
 pub mod clip;
 pub mod batch;
+pub mod grounding;
 pub mod evaluate;
 pub mod bench;
 #[cfg(feature = "cli")]

@@ -85,11 +85,21 @@ impl Llm {
     /// Runs embeddings (b, t, D_t) at the given positions (b, t) u32 under an additive attention
     /// mask (b, 1, t, t): several independent turns packed in one row (see `PackedBatch`).
     pub fn forward_packed(&self, embeds: &Tensor, positions: &Tensor, mask: &Tensor) -> Result<Tensor> {
+        Ok(self.forward_packed_attending(embeds, positions, mask, false)?.hidden)
+    }
+
+    /// `forward_packed`, with each layer's attention weights (b, heads, s, s) when asked for.
+    pub fn forward_packed_attending(&self, embeds: &Tensor, positions: &Tensor, mask: &Tensor, want_attentions: bool) -> Result<LlmOutput> {
         let mut x = (embeds + self.wpe.forward(positions)?)?;
+        let mut attentions = Vec::new();
         for block in &self.blocks {
-            x = block.forward(&x, Some(mask), None)?.0;
+            let (y, weights) = block.forward(&x, Some(mask), None)?;
+            x = y;
+            if want_attentions {
+                attentions.push(weights);
+            }
         }
-        self.ln_f.forward(&x)
+        Ok(LlmOutput { hidden: self.ln_f.forward(&x)?, attentions })
     }
 
     fn run(&self, embeds: &Tensor, past: usize, cache: Option<&mut KvCache>, want_attentions: bool) -> Result<LlmOutput> {

@@ -10,6 +10,7 @@ use candle_nn::{AdamW, Optimizer, ParamsAdamW, VarBuilder, VarMap};
 
 use crate::batch::PackedBatch;
 use crate::config::Config;
+use crate::grounding::Grounding;
 use crate::vlm::Vlm;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -127,13 +128,32 @@ pub fn train_step_packed_split(
     patch_features: &Tensor,
     batch: &PackedBatch,
 ) -> Result<f32> {
+    Ok(train_step_grounded(model, optimizers, patch_features, batch, None)?.0)
+}
+
+/// `train_step_packed_split`, plus `weight` times the grounding loss (see `grounding`) where
+/// given: returns the text loss and the grounding loss, before the step.
+pub fn train_step_grounded(
+    model: &PartlyFrozen,
+    optimizers: &mut [&mut AdamW],
+    patch_features: &Tensor,
+    batch: &PackedBatch,
+    grounding: Option<(&Grounding, f64)>,
+) -> Result<(f32, Option<f32>)> {
     let image_tokens = model.vlm.project(patch_features)?;
-    let loss = model.vlm.packed_text_loss(&image_tokens, batch)?;
+    let (text_loss, attentions) = model.vlm.packed_text_loss_attending(&image_tokens, batch, grounding.is_some())?;
+    let (loss, grounding_loss) = match grounding {
+        Some((grounding, weight)) => {
+            let g = grounding.loss(&attentions)?;
+            ((&text_loss + (&g * weight)?)?, Some(g.to_scalar::<f32>()?))
+        }
+        None => (text_loss.clone(), None),
+    };
     let grads = loss.backward()?;
     for optimizer in optimizers.iter_mut() {
         optimizer.step(&grads)?;
     }
-    loss.to_scalar::<f32>()
+    Ok((text_loss.to_scalar::<f32>()?, grounding_loss))
 }
 
 /// AdamW over `vars`, without weight decay (the models here are small and the data endless).

@@ -74,15 +74,21 @@ impl Vlm {
     /// image tokens and itself only, so this is the mean over all turns' answer tokens of what
     /// `text_loss` computes for each turn alone.
     pub fn packed_text_loss(&self, image_tokens: &Tensor, batch: &PackedBatch) -> Result<Tensor> {
+        Ok(self.packed_text_loss_attending(image_tokens, batch, false)?.0)
+    }
+
+    /// `packed_text_loss`, and each LLM layer's attention weights (b, heads, s, s) when asked for.
+    pub fn packed_text_loss_attending(&self, image_tokens: &Tensor, batch: &PackedBatch, want_attentions: bool) -> Result<(Tensor, Vec<Tensor>)> {
         let t = batch.ids.dim(1)?;
         if t < 2 {
             bail!("a training text needs at least two tokens, got {t}");
         }
         let n = image_tokens.dim(1)?;
         let input = self.llm_input(image_tokens, &batch.ids)?;
-        let hidden = self.llm.forward_packed(&input, &batch.positions, &batch.mask)?;
+        let out = self.llm.forward_packed_attending(&input, &batch.positions, &batch.mask, want_attentions)?;
         // Each turn starts with <|bos|>, never a target, so no turn learns from the one before.
-        self.next_token_loss(&hidden.narrow(1, n, t - 1)?, &batch.ids, &batch.loss_mask)
+        let loss = self.next_token_loss(&out.hidden.narrow(1, n, t - 1)?, &batch.ids, &batch.loss_mask)?;
+        Ok((loss, out.attentions))
     }
 
     /// The same loss with no image: the LLM's text-only pretraining. The text sits at the

@@ -451,8 +451,8 @@ fn packed_turns_learn_exactly_what_each_turn_learns_alone() {
     let (vlm, _) = weights::seeded(&Config::micro(263), 5, &CPU).unwrap();
     let tok = tokenizer();
     let image_tokens = (Tensor::randn(0f32, 1.0, (1, 196, 32), &CPU).unwrap() * 0.1).unwrap();
-    let a = Sample { prompt_task: Task::Question, prompt: "where is it?".into(), answer: "top left".into() };
-    let b = Sample { prompt_task: Task::Caption, prompt: "describe".into(), answer: "a red star".into() };
+    let a = Sample { prompt_task: Task::Question, prompt: "where is it?".into(), answer: "top left".into(), about: vec![] };
+    let b = Sample { prompt_task: Task::Caption, prompt: "describe".into(), answer: "a red star".into(), about: vec![] };
     let alone = |s: &Sample| {
         let batch = TextBatch::new(&tok, &[s], false, &CPU).unwrap();
         let loss: f32 = vlm.text_loss(&image_tokens, &batch.ids, &batch.loss_mask).unwrap().to_scalar().unwrap();
@@ -477,7 +477,7 @@ fn packed_turns_learn_exactly_what_each_turn_learns_alone() {
     let diff: f32 = (hidden - unmasked).unwrap().abs().unwrap().max_all().unwrap().to_scalar().unwrap();
     assert!(diff > 1e-3, "the turn mask changes nothing");
     // A turn too long for the context is refused, not cut.
-    let long = Sample { prompt_task: Task::Question, prompt: "x".repeat(context), answer: "y".into() };
+    let long = Sample { prompt_task: Task::Question, prompt: "x".repeat(context), answer: "y".into(), about: vec![] };
     assert!(PackedBatch::new(&tok, &[vec![&long]], 196, context, &CPU).is_err());
 }
 

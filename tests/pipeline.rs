@@ -48,12 +48,12 @@ fn each_stage_lowers_its_loss_and_frozen_parts_stay_bit_identical() {
     fs::write(dir.join("config.json"), Config::micro(tokenizer.vocab_size()).to_json()).unwrap();
     let run = Run::open(&dir).unwrap();
 
-    let o = |steps, batch, lr| StageOptions { steps, batch, lr, pool: 48, keep: 0, min_objects: 0, questions: 3, projector_lr: None, caption_weight: 1.0 };
+    let o = |steps, batch, lr| StageOptions { steps, batch, lr, pool: 48, keep: 0, min_objects: 0, questions: 3, projector_lr: None, caption_weight: 1.0, grounding: 0.0 };
     // Stage b first: stage a reads its captions with the LLM of stage b, locked.
     stages::llm(&run, o(40, 16, 5e-3)).unwrap();
     stages::vision(&run, o(24, 8, 2e-3)).unwrap();
     stages::align(&run, o(40, 8, 1e-2)).unwrap();
-    stages::instruct(&run, o(40, 8, 5e-3)).unwrap();
+    stages::instruct(&run, StageOptions { grounding: 0.5, ..o(40, 8, 5e-3) }).unwrap();
 
     for stage in ["a", "b", "c", "d"] {
         let l = losses(&dir, stage);

@@ -58,6 +58,10 @@ struct Stage {
     /// Stage a: weight of the whole-caption contrastive term beside the region terms.
     #[arg(long)]
     caption_weight: Option<f64>,
+    /// Stage d: weight of the grounding loss (an answer's attention on the object its question
+    /// names); 0 for none.
+    #[arg(long)]
+    grounding: Option<f64>,
 }
 
 #[derive(Subcommand)]
@@ -101,10 +105,10 @@ enum Command {
 /// object's attributes over the whole image. Stage d's rows each pack 8 turns about one image
 /// (both captions and 6 questions).
 const DEFAULTS: [StageOptions; 4] = [
-    StageOptions { steps: 1200, batch: 16, lr: 2e-3, pool: 0, keep: 98, min_objects: 0, questions: 3, projector_lr: None, caption_weight: 0.25 },
-    StageOptions { steps: 600, batch: 32, lr: 2e-3, pool: 0, keep: 0, min_objects: 0, questions: 3, projector_lr: None, caption_weight: 1.0 },
-    StageOptions { steps: 100, batch: 16, lr: 2e-3, pool: 1000, keep: 0, min_objects: 0, questions: 3, projector_lr: None, caption_weight: 1.0 },
-    StageOptions { steps: 1200, batch: 16, lr: 2e-3, pool: 4000, keep: 0, min_objects: 0, questions: 6, projector_lr: None, caption_weight: 1.0 },
+    StageOptions { steps: 1200, batch: 16, lr: 2e-3, pool: 0, keep: 98, min_objects: 0, questions: 3, projector_lr: None, caption_weight: 0.25, grounding: 0.0 },
+    StageOptions { steps: 600, batch: 32, lr: 2e-3, pool: 0, keep: 0, min_objects: 0, questions: 3, projector_lr: None, caption_weight: 1.0, grounding: 0.0 },
+    StageOptions { steps: 100, batch: 16, lr: 2e-3, pool: 1000, keep: 0, min_objects: 0, questions: 3, projector_lr: None, caption_weight: 1.0, grounding: 0.0 },
+    StageOptions { steps: 1500, batch: 16, lr: 2e-3, pool: 4000, keep: 0, min_objects: 0, questions: 6, projector_lr: None, caption_weight: 1.0, grounding: 0.0 },
 ];
 
 fn options(stage: &Stage, defaults: StageOptions) -> StageOptions {
@@ -118,6 +122,7 @@ fn options(stage: &Stage, defaults: StageOptions) -> StageOptions {
         questions: stage.questions.unwrap_or(defaults.questions),
         projector_lr: stage.projector_lr.or(defaults.projector_lr),
         caption_weight: stage.caption_weight.unwrap_or(defaults.caption_weight),
+        grounding: stage.grounding.unwrap_or(defaults.grounding),
     }
 }
 

@@ -21,7 +21,8 @@ use crate::clip::{
 };
 use crate::sampling::Rng;
 use crate::shapes_world::{random_lang, Lang, Sample, Scene};
-use crate::training::{adamw, train_step_packed_split, Part, PartlyFrozen};
+use crate::grounding::Grounding;
+use crate::training::{adamw, train_step_grounded, Part, PartlyFrozen};
 use crate::vlm::Vlm;
 
 #[derive(Debug, Clone, Copy)]
@@ -45,6 +46,9 @@ pub struct StageOptions {
     /// caption is matched to the mean of all patches, which pulls every patch toward every
     /// object of its scene; the region terms keep each object's attributes on its own patches.
     pub caption_weight: f64,
+    /// Stage d: the weight of the grounding loss (`grounding`: the answer's attention on the
+    /// object its question names) beside the text loss; 0 for none.
+    pub grounding: f64,
 }
 
 /// Each stage draws its training scenes from its own range of seeds, far below the held-out ones.
@@ -300,6 +304,7 @@ fn connect(run: &Run, o: StageOptions, stage: char) -> Result<()> {
     // Each image teaches its caption in both languages; in stage d also `questions` questions.
     let questions = if stage == 'd' { o.questions } else { 0 };
     let mut log = LossLog::new(&run.path(&format!("loss_{stage}.csv")), o.steps, title)?;
+    let mut grounding_losses = Vec::new();
     for step in 0..o.steps {
         let picks: Vec<u32> = (0..o.batch).map(|_| (rng.next_u64() % scenes.len() as u64) as u32).collect();
         let conversations: Vec<Vec<Sample>> =
@@ -310,10 +315,27 @@ fn connect(run: &Run, o: StageOptions, stage: char) -> Result<()> {
         for (opt, lr) in &mut opts {
             opt.set_learning_rate(lr_at(step, o.steps, *lr));
         }
-        let loss = train_step_packed_split(&model, &mut opts.iter_mut().map(|(opt, _)| opt).collect::<Vec<_>>(), &picked, &batch)?;
+        let grounding = if o.grounding > 0.0 {
+            let row_scenes: Vec<&Scene> = picks.iter().map(|&p| &scenes[p as usize]).collect();
+            Grounding::new(&run.config.patch_grid(), &row_scenes, &rows, &batch, &run.device)?
+        } else {
+            None
+        };
+        let mut optimizers = opts.iter_mut().map(|(opt, _)| opt).collect::<Vec<_>>();
+        let (loss, grounding_loss) =
+            train_step_grounded(&model, &mut optimizers, &picked, &batch, grounding.as_ref().map(|g| (g, o.grounding)))?;
+        grounding_losses.extend(grounding_loss);
         log.step(step, loss)?;
     }
     let seconds = log.finish()?;
+    // The grounding loss at the start and the end (means of 50 steps).
+    let mean = |l: &[f32]| l.iter().sum::<f32>() / l.len().max(1) as f32;
+    let grounding_report = (!grounding_losses.is_empty()).then(|| {
+        let k = grounding_losses.len().min(50);
+        let (first, last) = (mean(&grounding_losses[..k]), mean(&grounding_losses[grounding_losses.len() - k..]));
+        println!("stage {stage}: grounding loss (weight {}) {first:.3} over the first {k} steps, {last:.3} over the last {k}", o.grounding);
+        json!({ "weight": o.grounding, "first_50": first, "last_50": last })
+    });
     run.save(&varmap, &stage.to_string())?;
     // Why freeze: the encoder ran once per pooled scene instead of once per use.
     let per_scene = pool_seconds / o.pool as f32;
@@ -325,7 +347,7 @@ fn connect(run: &Run, o: StageOptions, stage: char) -> Result<()> {
     );
     run.report(&format!("stage_{stage}"), json!({ "seconds": seconds, "steps": o.steps, "batch": o.batch,
         "trainable_values": model.trainable_count(), "pool_scenes": o.pool, "feature_seconds": pool_seconds,
-        "feature_uses": uses, "recompute_seconds_estimate": recompute }))
+        "feature_uses": uses, "recompute_seconds_estimate": recompute, "grounding": grounding_report }))
 }
 
 pub fn align(run: &Run, o: StageOptions) -> Result<()> {

@@ -28,6 +28,9 @@ pub struct Sample {
     pub prompt_task: Task,
     pub prompt: String,
     pub answer: String,
+    /// The objects of the scene (indices into `Scene::objects`) the answer is read from, where
+    /// one question names them (see `Scene::questions_about`); empty otherwise.
+    pub about: Vec<usize>,
 }
 
 impl Scene {
@@ -48,11 +51,13 @@ impl Scene {
             prompt_task: Task::Caption,
             prompt: caption_prompt(lang).to_string(),
             answer: self.caption(lang),
+            about: Vec::new(),
         };
-        let questions = self.questions(lang).into_iter().map(|(prompt, answer)| Sample {
+        let questions = self.questions_about(lang).into_iter().map(|(prompt, answer, about)| Sample {
             prompt_task: Task::Question,
             prompt,
             answer,
+            about,
         });
         std::iter::once(caption).chain(questions).collect()
     }

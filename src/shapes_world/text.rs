@@ -155,28 +155,37 @@ impl Scene {
     /// repeated shape would make "the circle" ambiguous), the number of shapes, then "is there
     /// a ...?" for every shape, in `Shape::ALL` order.
     pub fn questions(&self, lang: Lang) -> Vec<(String, String)> {
+        self.questions_about(lang).into_iter().map(|(q, a, _)| (q, a)).collect()
+    }
+
+    /// `questions`, each with the objects (indices into `objects`) its answer is read from: the
+    /// object a colour or place question names, every object of the shape a "yes" answers;
+    /// none for the number of shapes and for "no".
+    pub fn questions_about(&self, lang: Lang) -> Vec<(String, String, Vec<usize>)> {
         let mut qa = Vec::new();
-        for object in self.objects.iter().filter(|o| self.count(o.shape) == 1) {
+        for (i, object) in self.objects.iter().enumerate().filter(|(_, o)| self.count(o.shape) == 1) {
             let shape = object.shape.name(lang);
             let (colour, place) = match lang {
                 Lang::En => (format!("what colour is the {shape}?"), format!("where is the {shape}?")),
                 Lang::Zh => (format!("{shape}是什么颜色？"), format!("{shape}在哪里？")),
             };
-            qa.push((colour, object.colour.name(lang).to_string()));
-            qa.push((place, object.cell.name(lang).to_string()));
+            qa.push((colour, object.colour.name(lang).to_string(), vec![i]));
+            qa.push((place, object.cell.name(lang).to_string(), vec![i]));
         }
         let how_many = match lang {
             Lang::En => "how many shapes are there?",
             Lang::Zh => "有几个图形？",
         };
-        qa.push((how_many.to_string(), count_name(self.objects.len(), lang).to_string()));
+        qa.push((how_many.to_string(), count_name(self.objects.len(), lang).to_string(), Vec::new()));
         for shape in Shape::ALL {
-            let present = self.count(shape) > 0;
+            let of_shape: Vec<usize> = (0..self.objects.len()).filter(|&i| self.objects[i].shape == shape).collect();
+            let present = !of_shape.is_empty();
             let name = shape.name(lang);
-            qa.push(match lang {
+            let (q, a) = match lang {
                 Lang::En => (format!("is there a {name}?"), if present { "yes" } else { "no" }.to_string()),
                 Lang::Zh => (format!("有{name}吗？"), if present { "有" } else { "没有" }.to_string()),
-            });
+            };
+            qa.push((q, a, of_shape));
         }
         qa
     }
