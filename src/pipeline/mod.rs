@@ -103,12 +103,14 @@ enum Command {
 /// but its last tenth of steps: 1.7x the images per second. Its whole-caption term weighs a
 /// quarter of the region terms: the caption, matched to the mean of all patches, spreads every
 /// object's attributes over the whole image. Stage d's rows each pack 8 turns about one image
-/// (both captions and 6 questions).
+/// (both captions and 6 questions), and its grounding loss (weight 0.2) teaches each answer to
+/// look at the object its question names: question answering 66.9 -> 96.1% (English) on the
+/// held-out scenes.
 const DEFAULTS: [StageOptions; 4] = [
     StageOptions { steps: 1200, batch: 16, lr: 2e-3, pool: 0, keep: 98, min_objects: 0, questions: 3, projector_lr: None, caption_weight: 0.25, grounding: 0.0 },
     StageOptions { steps: 600, batch: 32, lr: 2e-3, pool: 0, keep: 0, min_objects: 0, questions: 3, projector_lr: None, caption_weight: 1.0, grounding: 0.0 },
     StageOptions { steps: 100, batch: 16, lr: 2e-3, pool: 1000, keep: 0, min_objects: 0, questions: 3, projector_lr: None, caption_weight: 1.0, grounding: 0.0 },
-    StageOptions { steps: 1500, batch: 16, lr: 2e-3, pool: 4000, keep: 0, min_objects: 0, questions: 6, projector_lr: None, caption_weight: 1.0, grounding: 0.0 },
+    StageOptions { steps: 1500, batch: 16, lr: 2e-3, pool: 4000, keep: 0, min_objects: 0, questions: 6, projector_lr: None, caption_weight: 1.0, grounding: 0.2 },
 ];
 
 fn options(stage: &Stage, defaults: StageOptions) -> StageOptions {
