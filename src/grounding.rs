@@ -71,17 +71,15 @@ impl Grounding {
         if layers.is_empty() {
             candle_core::bail!("grounding needs an LLM of more than {FROM_LAYER} layer(s)");
         }
-        let mut total: Option<Tensor> = None;
-        for weights in layers {
-            let (b, _, s, _) = weights.dims4()?;
-            let head = weights.narrow(1, HEAD, 1)?.contiguous()?.reshape((b * s, s))?;
-            let share = (head.index_select(&self.queries, 0)? * &self.targets)?.sum(1)?; // (g,)
-            let nll = (share + 1e-6)?.log()?.mean_all()?.neg()?;
-            total = Some(match total {
-                Some(t) => (t + nll)?,
-                None => nll,
-            });
-        }
-        total.expect("at least one layer") / layers.len() as f64
+        let nlls = layers
+            .iter()
+            .map(|weights| {
+                let (b, _, s, _) = weights.dims4()?;
+                let head = weights.narrow(1, HEAD, 1)?.contiguous()?.reshape((b * s, s))?;
+                let share = (head.index_select(&self.queries, 0)? * &self.targets)?.sum(1)?; // (g,)
+                (share + 1e-6)?.log()?.mean_all()?.neg()
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Tensor::stack(&nlls, 0)?.mean_all()
     }
 }

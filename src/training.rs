@@ -117,22 +117,13 @@ pub fn train_step_packed(
     patch_features: &Tensor,
     batch: &PackedBatch,
 ) -> Result<f32> {
-    train_step_packed_split(model, &mut [optimizer], patch_features, batch)
+    Ok(train_step_grounded(model, &mut [optimizer], patch_features, batch, None)?.0)
 }
 
 /// `train_step_packed` with the trainable weights split among several optimisers (each over its
-/// own variables, with its own learning rate): one backward pass, then a step of each.
-pub fn train_step_packed_split(
-    model: &PartlyFrozen,
-    optimizers: &mut [&mut AdamW],
-    patch_features: &Tensor,
-    batch: &PackedBatch,
-) -> Result<f32> {
-    Ok(train_step_grounded(model, optimizers, patch_features, batch, None)?.0)
-}
-
-/// `train_step_packed_split`, plus `weight` times the grounding loss (see `grounding`) where
-/// given: returns the text loss and the grounding loss, before the step.
+/// own variables, with its own learning rate: one backward pass, then a step of each), plus
+/// `weight` times the grounding loss (see `grounding`) where given: returns the text loss and the
+/// grounding loss, before the step.
 pub fn train_step_grounded(
     model: &PartlyFrozen,
     optimizers: &mut [&mut AdamW],
