@@ -32,6 +32,7 @@ pub mod bench;
 #[cfg(feature = "cli")]
 pub mod pipeline;
 pub mod shapes_world;
+#[cfg(not(target_arch = "wasm32"))]
 pub mod tokenizer_train;
 
 #[cfg(target_arch = "wasm32")]

@@ -1,16 +1,27 @@
-//! Text <-> token ids, through a `tokenizer.json` (byte-level BPE, the `tokenizers` crate).
+//! Text <-> token ids, through a `tokenizer.json`: a byte-level BPE (GPT-2's scheme), read and
+//! run by this module (`tokenizer_train` writes the file with the `tokenizers` crate, natively).
+//!
+//!     text --pre-tokenize--> words --UTF-8 bytes--> byte tokens --merges, by rank--> ids
+//!
+//! The pre-tokenizer splits as GPT-2's pattern does (`pretokenize`); inside a word the pair of
+//! neighbouring tokens whose merge was learned first is merged, again and again, until no learned
+//! pair is left. Decoding concatenates the tokens' bytes. `tests/tokenizer.rs` checks every id
+//! against the `tokenizers` crate's on the training texts and on text in other scripts.
 //!
 //! Special tokens: `<|bos|>` starts the text, `<|eos|>` ends the answer, `<|pad|>` fills batches,
 //! `<|image|>` names the image's place (the 196 image tokens stand there), and the task tokens
-//! `<|caption|>`, `<|question|>` and `<|answer|>` frame the prompt.
+//! `<|caption|>`, `<|question|>` and `<|answer|>` frame the prompt. Text that spells one
+//! ("<|eos|>") is encoded as the characters it is made of: only the prompt builder puts special
+//! ids in a sequence.
 
-use std::collections::HashMap;
-use std::sync::{Arc, OnceLock};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::sync::Arc;
 
 use candle_core::{bail, Result};
-use tokenizers::models::bpe::{Vocab, BPE};
-use tokenizers::pre_tokenizers::byte_level::ByteLevel;
-use tokenizers::{AddedToken, Tokenizer};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use unicode_general_category::{get_general_category, GeneralCategory};
 
 pub const SPECIAL_TOKENS: [&str; 7] =
     ["<|bos|>", "<|eos|>", "<|pad|>", "<|image|>", "<|caption|>", "<|question|>", "<|answer|>"];
@@ -27,10 +38,18 @@ pub struct SpecialIds {
 }
 
 pub struct TextTokenizer {
-    inner: Tokenizer,
+    /// Each id's token as the file spells it (`None`: no token has this id).
+    names: Vec<Option<String>>,
+    /// The bytes each id stands for; `None` for a special token (or an unused id).
+    bytes: Arc<Vec<Option<Vec<u8>>>>,
+    /// The id of each single byte.
+    byte_ids: [u32; 256],
+    /// (left, right) -> (rank, merged): the merges in the order they were learned.
+    merges: HashMap<(u32, u32), (u32, u32)>,
+    /// Distinct tokens, special ones included.
+    count: usize,
+    json: String,
     pub special: SpecialIds,
-    /// `token_bytes`, made at its first use.
-    token_bytes: OnceLock<Arc<Vec<Option<Vec<u8>>>>>,
 }
 
 fn err(context: &str, e: impl std::fmt::Display) -> candle_core::Error {
@@ -47,123 +66,355 @@ fn byte_to_char(b: u8) -> char {
     char::from_u32(256 + offset).expect("256 + n < 0x200 is a valid char")
 }
 
+/// A token's string in the byte-level alphabet as its bytes; `None` if a char is not in it.
+fn text_bytes(text: &str, byte_of: &HashMap<char, u8>) -> Option<Vec<u8>> {
+    text.chars().map(|c| byte_of.get(&c).copied()).collect()
+}
+
+/// The parts of `tokenizer.json` this module reads; the rest (offsets, truncation, padding)
+/// does not change the ids.
+#[derive(Deserialize)]
+struct File {
+    #[serde(default)]
+    added_tokens: Vec<AddedToken>,
+    normalizer: Option<Value>,
+    pre_tokenizer: Option<Value>,
+    decoder: Option<Value>,
+    model: Model,
+}
+
+#[derive(Deserialize)]
+struct AddedToken {
+    id: u32,
+    content: String,
+    #[serde(default)]
+    special: bool,
+}
+
+#[derive(Deserialize)]
+struct Model {
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    vocab: HashMap<String, u32>,
+    merges: Vec<Merge>,
+    dropout: Option<f64>,
+    continuing_subword_prefix: Option<String>,
+    end_of_word_suffix: Option<String>,
+    #[serde(default)]
+    byte_fallback: bool,
+    #[serde(default)]
+    ignore_merges: bool,
+}
+
+/// A merge as `["a", "b"]` (the `tokenizers` crate since 0.20) or `"a b"` (before).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Merge {
+    Pair([String; 2]),
+    Joined(String),
+}
+
+/// `ByteLevel` with GPT-2's pattern and no prefix space: the one pre-tokenizer (and decoder)
+/// this module runs.
+fn is_gpt2_byte_level(v: &Option<Value>) -> bool {
+    v.as_ref().is_some_and(|v| {
+        v["type"] == "ByteLevel" && v["add_prefix_space"] == false && v.get("use_regex").is_none_or(|r| r == true)
+    })
+}
+
 impl TextTokenizer {
     pub fn from_json(bytes: &[u8]) -> Result<Self> {
-        // The JSON is checked first: the `tokenizers` crate panics on some syntax errors (inside
-        // its `decoder` section), and a panic in the browser stops the model.
-        // Parsed in full (a lone `\uD800` escape passes a parse that skips over strings).
-        serde_json::from_slice::<serde_json::Value>(bytes).map_err(|e| err("tokenizer.json is not valid JSON", e))?;
-        let inner = Tokenizer::from_bytes(bytes).map_err(|e| err("tokenizer.json", e))?;
-        Self::wrap(inner)
-    }
+        // Parsed in full first (a lone `\uD800` escape passes a parse that skips over strings).
+        serde_json::from_slice::<Value>(bytes).map_err(|e| err("tokenizer.json is not valid JSON", e))?;
+        let file: File = serde_json::from_slice(bytes).map_err(|e| err("tokenizer.json is not a tokenizer", e))?;
+        let unsupported = |what: &str| -> Result<Self> {
+            bail!("tokenizer.json: {what}; this model reads the byte-level BPE that `train tokenizer` writes")
+        };
+        let model = &file.model;
+        if model.kind.as_deref().is_some_and(|k| k != "BPE") {
+            return unsupported(&format!("its model is {}, not BPE", model.kind.as_deref().unwrap_or_default()));
+        }
+        if file.normalizer.is_some() {
+            return unsupported("it has a normalizer");
+        }
+        if !is_gpt2_byte_level(&file.pre_tokenizer) || !is_gpt2_byte_level(&file.decoder) {
+            return unsupported("its pre-tokenizer or decoder is not ByteLevel with GPT-2's pattern and no prefix space");
+        }
+        if model.dropout.is_some_and(|d| d > 0.0)
+            || model.continuing_subword_prefix.is_some()
+            || model.end_of_word_suffix.is_some()
+            || model.byte_fallback
+            || model.ignore_merges
+        {
+            return unsupported("its BPE uses dropout, a subword prefix or suffix, byte fallback or ignore_merges");
+        }
 
-    pub(crate) fn wrap(mut inner: Tokenizer) -> Result<Self> {
-        // Text that spells a special token ("<|eos|>") is encoded as the characters it is made
-        // of; only the prompt builder puts special ids in a sequence.
-        inner.set_encode_special_tokens(true);
-        let added = inner.get_added_tokens_decoder();
-        let id = |name: &str| {
-            let id = inner
-                .token_to_id(name)
-                .ok_or_else(|| err("tokenizer.json", format!("special token `{name}` is missing")))?;
-            if !added.get(&id).is_some_and(|t| t.special) {
+        let largest = model.vocab.values().chain(file.added_tokens.iter().map(|t| &t.id)).copied().max();
+        let Some(largest) = largest else { bail!("tokenizer.json has no tokens") };
+        if largest > 1 << 24 {
+            bail!("tokenizer.json: token id {largest} is far beyond any vocabulary this model has");
+        }
+        let mut names: Vec<Option<String>> = vec![None; largest as usize + 1];
+        let mut special = vec![false; largest as usize + 1];
+        for (text, &id) in &model.vocab {
+            names[id as usize] = Some(text.clone());
+        }
+        for t in &file.added_tokens {
+            names[t.id as usize] = Some(t.content.clone());
+            special[t.id as usize] = t.special;
+        }
+        let count = {
+            let mut all: Vec<&str> = model.vocab.keys().map(String::as_str).collect();
+            all.extend(file.added_tokens.iter().map(|t| t.content.as_str()));
+            all.sort_unstable();
+            all.dedup();
+            all.len()
+        };
+
+        let byte_of: HashMap<char, u8> = (0..=255u8).map(|b| (byte_to_char(b), b)).collect();
+        let token_bytes: Vec<Option<Vec<u8>>> = names
+            .iter()
+            .zip(&special)
+            .map(|(name, &special)| if special { None } else { name.as_deref().and_then(|n| text_bytes(n, &byte_of)) })
+            .collect();
+        let mut byte_ids = [0u32; 256];
+        for b in 0..=255u8 {
+            match model.vocab.get(&byte_to_char(b).to_string()) {
+                Some(&id) => byte_ids[b as usize] = id,
+                None => bail!("tokenizer.json: the vocabulary has no token for the byte 0x{b:02X}, so not every text can be encoded"),
+            }
+        }
+        let id_of = |text: &str| model.vocab.get(text).copied();
+        let mut merges = HashMap::with_capacity(model.merges.len());
+        for (rank, merge) in model.merges.iter().enumerate() {
+            let (left, right) = match merge {
+                Merge::Pair([a, b]) => (a.as_str(), b.as_str()),
+                Merge::Joined(s) => match s.split_once(' ') {
+                    Some(pair) => pair,
+                    None => bail!("tokenizer.json: merge {rank} (`{s}`) is not two tokens"),
+                },
+            };
+            let ids = (id_of(left), id_of(right), id_of(&format!("{left}{right}")));
+            let (Some(l), Some(r), Some(merged)) = ids else {
+                bail!("tokenizer.json: merge {rank} (`{left}` + `{right}`) names a token the vocabulary lacks");
+            };
+            // The first rank of a pair learned twice is the one that applies.
+            merges.entry((l, r)).or_insert((rank as u32, merged));
+        }
+
+        let lookup = |name: &str| -> Result<u32> {
+            let Some(t) = file.added_tokens.iter().find(|t| t.content == name) else {
+                let what = if id_of(name).is_some() { "is not an added token" } else { "is missing" };
+                bail!("tokenizer.json: special token `{name}` {what}");
+            };
+            if !t.special {
                 bail!("tokenizer.json: `{name}` must be an added token with \"special\": true");
             }
-            Ok(id)
+            Ok(t.id)
         };
         let special = SpecialIds {
-            bos: id(SPECIAL_TOKENS[0])?,
-            eos: id(SPECIAL_TOKENS[1])?,
-            pad: id(SPECIAL_TOKENS[2])?,
-            image: id(SPECIAL_TOKENS[3])?,
-            caption: id(SPECIAL_TOKENS[4])?,
-            question: id(SPECIAL_TOKENS[5])?,
-            answer: id(SPECIAL_TOKENS[6])?,
+            bos: lookup(SPECIAL_TOKENS[0])?,
+            eos: lookup(SPECIAL_TOKENS[1])?,
+            pad: lookup(SPECIAL_TOKENS[2])?,
+            image: lookup(SPECIAL_TOKENS[3])?,
+            caption: lookup(SPECIAL_TOKENS[4])?,
+            question: lookup(SPECIAL_TOKENS[5])?,
+            answer: lookup(SPECIAL_TOKENS[6])?,
         };
-        Ok(Self { inner, special, token_bytes: OnceLock::new() })
+        let json = String::from_utf8(bytes.to_vec()).map_err(|e| err("tokenizer.json", e))?;
+        Ok(Self { names, bytes: Arc::new(token_bytes), byte_ids, merges, count, json, special })
     }
 
-    /// An untrained byte-level tokenizer: the 256 byte tokens and the special tokens, no merges.
-    /// It encodes any text; a BPE trained on the model's texts replaces it.
+    /// An untrained byte-level tokenizer: the 256 byte tokens (ids 0-255) and the special tokens
+    /// after them, no merges. It encodes any text; a BPE trained on the model's texts replaces it.
     pub fn byte_level() -> Result<Self> {
-        let vocab: Vocab =
-            (0..=255u8).map(|b| (byte_to_char(b).to_string(), b as u32)).collect();
-        let bpe = BPE::builder().vocab_and_merges(vocab, vec![]).build().map_err(|e| err("byte-level BPE", e))?;
-        let mut inner = Tokenizer::new(bpe);
-        inner.with_pre_tokenizer(Some(ByteLevel::new(false, false, true)));
-        inner.with_decoder(Some(ByteLevel::new(false, false, true)));
-        let specials: Vec<AddedToken> = SPECIAL_TOKENS.iter().map(|s| AddedToken::from(*s, true)).collect();
-        inner.add_special_tokens(specials).map_err(|e| err("special tokens", e))?;
-        Self::wrap(inner)
+        let vocab: serde_json::Map<String, Value> =
+            (0..=255u8).map(|b| (byte_to_char(b).to_string(), json!(b))).collect();
+        let added: Vec<Value> = SPECIAL_TOKENS
+            .iter()
+            .enumerate()
+            .map(|(i, name)| {
+                json!({ "id": 256 + i, "content": name, "single_word": false, "lstrip": false, "rstrip": false,
+                        "normalized": false, "special": true })
+            })
+            .collect();
+        let byte_level = json!({ "type": "ByteLevel", "add_prefix_space": false, "trim_offsets": false, "use_regex": true });
+        let file = json!({
+            "version": "1.0", "truncation": null, "padding": null, "added_tokens": added, "normalizer": null,
+            "pre_tokenizer": byte_level, "post_processor": null, "decoder": byte_level,
+            "model": { "type": "BPE", "dropout": null, "unk_token": null, "continuing_subword_prefix": null,
+                       "end_of_word_suffix": null, "fuse_unk": false, "byte_fallback": false, "ignore_merges": false,
+                       "vocab": vocab, "merges": [] },
+        });
+        let text = serde_json::to_string_pretty(&file).map_err(|e| err("tokenizer.json", e))?;
+        Self::from_json(text.as_bytes())
     }
 
+    /// The `tokenizer.json` this tokenizer was read from.
     pub fn to_json(&self) -> Result<String> {
-        self.inner.to_string(true).map_err(|e| err("tokenizer.json", e))
+        Ok(self.json.clone())
     }
 
     /// Token ids of `text` alone (no BOS or EOS added). A special token's spelling in the text
     /// ("<|eos|>") stays text: it becomes the ids of its characters, never the special id.
     pub fn encode(&self, text: &str) -> Result<Vec<u32>> {
-        let encoding = self.inner.encode(text, false).map_err(|e| err("tokenize", e))?;
-        Ok(encoding.get_ids().to_vec())
+        let mut ids = Vec::with_capacity(text.len() / 2);
+        for word in pretokenize(text) {
+            self.merge_word(word.as_bytes(), &mut ids);
+        }
+        Ok(ids)
     }
 
-    /// Text of `ids`, without special tokens.
+    /// One word's bytes as tokens, appended to `out`: the neighbouring pair with the lowest rank
+    /// (the leftmost of equals) is merged until no pair has a merge. The candidate pairs wait in
+    /// a heap; a pair whose tokens changed since it was pushed is skipped when it comes up.
+    fn merge_word(&self, bytes: &[u8], out: &mut Vec<u32>) {
+        // A doubly linked list of the word's tokens: (id, previous, next), usize::MAX for none.
+        const NONE: usize = usize::MAX;
+        let mut tokens: Vec<(u32, usize, usize)> = bytes
+            .iter()
+            .enumerate()
+            .map(|(i, &b)| (self.byte_ids[b as usize], if i == 0 { NONE } else { i - 1 }, if i + 1 == bytes.len() { NONE } else { i + 1 }))
+            .collect();
+        let mut alive = vec![true; tokens.len()];
+        let mut heap = BinaryHeap::new();
+        let push = |heap: &mut BinaryHeap<_>, tokens: &[(u32, usize, usize)], at: usize| {
+            let next = tokens[at].2;
+            if next != NONE {
+                if let Some(&(rank, merged)) = self.merges.get(&(tokens[at].0, tokens[next].0)) {
+                    heap.push(Reverse((rank, at, tokens[at].0, tokens[next].0, merged)));
+                }
+            }
+        };
+        for at in 0..tokens.len() {
+            push(&mut heap, &tokens, at);
+        }
+        while let Some(Reverse((_, at, left, right, merged))) = heap.pop() {
+            let next = tokens[at].2;
+            if !alive[at] || next == NONE || tokens[at].0 != left || tokens[next].0 != right {
+                continue;
+            }
+            tokens[at].0 = merged;
+            alive[next] = false;
+            let after = tokens[next].2;
+            tokens[at].2 = after;
+            if after != NONE {
+                tokens[after].1 = at;
+            }
+            if tokens[at].1 != NONE {
+                push(&mut heap, &tokens, tokens[at].1);
+            }
+            push(&mut heap, &tokens, at);
+        }
+        out.extend(tokens.iter().zip(&alive).filter(|(_, &a)| a).map(|(t, _)| t.0));
+    }
+
+    /// Text of `ids`, without special tokens: their bytes, invalid UTF-8 shown as U+FFFD.
     pub fn decode(&self, ids: &[u32]) -> Result<String> {
-        self.inner.decode(ids, true).map_err(|e| err("detokenize", e))
+        let bytes: Vec<u8> =
+            ids.iter().filter_map(|&id| self.bytes.get(id as usize)?.as_deref()).flatten().copied().collect();
+        Ok(String::from_utf8_lossy(&bytes).into_owned())
     }
 
     /// Vocabulary size, special tokens included: the LLM's `vocab_size` must be at least this.
     pub fn vocab_size(&self) -> usize {
-        self.inner.get_vocab_size(true)
+        self.count
     }
 
     /// The text piece one token stands for, for display: the special token's name, its text, or
     /// its bytes as `\xE7` where they are only part of a character (CJK takes 3 bytes).
     pub fn piece(&self, id: u32) -> String {
-        let Some(token) = self.inner.id_to_token(id) else { return format!("<{id}?>") };
-        if SPECIAL_TOKENS.contains(&token.as_str()) {
-            return token;
-        }
-        match self.token_bytes().get(id as usize) {
+        let Some(Some(token)) = self.names.get(id as usize) else { return format!("<{id}?>") };
+        match self.bytes.get(id as usize) {
             Some(Some(bytes)) => match std::str::from_utf8(bytes) {
                 Ok(text) => text.to_string(),
                 Err(_) => bytes.iter().map(|b| format!("\\x{b:02X}")).collect(),
             },
-            _ => token,
+            _ => token.clone(),
         }
     }
 
     /// The bytes each token id stands for, by id; `None` for a special token.
     pub fn token_bytes(&self) -> Arc<Vec<Option<Vec<u8>>>> {
-        self.token_bytes
-            .get_or_init(|| {
-                let byte_of: HashMap<char, u8> = (0..=255u8).map(|b| (byte_to_char(b), b)).collect();
-                let added = self.inner.get_added_tokens_decoder();
-                let table = (0..self.vocab_size() as u32)
-                    .map(|id| {
-                        if added.get(&id).is_some_and(|t| t.special) {
-                            return None;
-                        }
-                        self.inner.id_to_token(id)?.chars().map(|c| byte_of.get(&c).copied()).collect()
-                    })
-                    .collect();
-                Arc::new(table)
-            })
-            .clone()
+        self.bytes.clone()
     }
 
     /// Checks that every id this tokenizer can produce has a row in the LLM's embedding.
     pub fn check_fits(&self, vocab_size: usize) -> Result<()> {
-        let vocab = self.inner.get_vocab(true);
-        let Some((token, &largest)) = vocab.iter().max_by_key(|(_, &id)| id) else {
-            bail!("tokenizer.json has no tokens");
-        };
-        if largest as usize >= vocab_size {
+        let largest = self.names.len() - 1;
+        if largest >= vocab_size {
+            let token = self.names[largest].as_deref().unwrap_or_default();
             bail!(
                 "tokenizer.json has token ids up to {largest} (`{token}`) but config.json `llm.vocab_size` is {vocab_size}: they come from different models",
             );
         }
         Ok(())
     }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Class {
+    Letter,
+    Number,
+    Space,
+    Other,
+}
+
+fn class(c: char) -> Class {
+    use GeneralCategory::*;
+    if c.is_whitespace() {
+        return Class::Space;
+    }
+    match get_general_category(c) {
+        UppercaseLetter | LowercaseLetter | TitlecaseLetter | ModifierLetter | OtherLetter => Class::Letter,
+        DecimalNumber | LetterNumber | OtherNumber => Class::Number,
+        _ => Class::Other,
+    }
+}
+
+/// `text` cut into words as GPT-2's pattern cuts it (the first alternative that matches, at each
+/// place, from the left):
+///
+///     's|'t|'re|'ve|'m|'ll|'d | ?\p{L}+ | ?\p{N}+ | ?[^\s\p{L}\p{N}]+ | \s+(?!\S) | \s+
+///
+/// so a word keeps the one space before it, and of a run of spaces before a word the last one
+/// goes with the word.
+pub fn pretokenize(text: &str) -> Vec<&str> {
+    let chars: Vec<(usize, char, Class)> = text.char_indices().map(|(i, c)| (i, c, class(c))).collect();
+    let n = chars.len();
+    let offset = |i: usize| if i < n { chars[i].0 } else { text.len() };
+    let run = |from: usize, class: Class| (from..n).find(|&j| chars[j].2 != class).unwrap_or(n);
+    let mut words = Vec::new();
+    let mut i = 0;
+    while i < n {
+        let c = chars[i].1;
+        let next = |k: usize| chars.get(i + k).map(|t| t.1);
+        let contraction = match (c, next(1), next(2)) {
+            ('\'', Some('s' | 't' | 'm' | 'd'), _) => 2,
+            ('\'', Some('r'), Some('e')) | ('\'', Some('v'), Some('e')) | ('\'', Some('l'), Some('l')) => 3,
+            _ => 0,
+        };
+        let end = if contraction > 0 {
+            i + contraction
+        } else {
+            // The optional space before a letter, number or other run.
+            let start = if c == ' ' && i + 1 < n && chars[i + 1].2 != Class::Space { i + 1 } else { i };
+            match chars[start].2 {
+                Class::Space => {
+                    // Whitespace: all of it at the end of the text, else all but its last char
+                    // (which goes with the next word), else that one char.
+                    let end = run(i, Class::Space);
+                    if end == n || end - i == 1 {
+                        end
+                    } else {
+                        end - 1
+                    }
+                }
+                class => run(start, class),
+            }
+        };
+        words.push(&text[offset(i)..offset(end)]);
+        i = end;
+    }
+    words
 }

@@ -2,7 +2,8 @@
 //!
 //! It is `TextTokenizer::byte_level()` plus learned merges: the same pre-tokenizer and decoder,
 //! all 256 byte tokens (so any text still encodes), and the special tokens registered as special
-//! added tokens, so the trained tokenizer saves and loads through `to_json` / `from_json`.
+//! added tokens. The `tokenizers` crate learns the merges and writes the file (natively only);
+//! `TextTokenizer` reads it, here and in the browser.
 
 use std::collections::HashSet;
 
@@ -45,7 +46,8 @@ pub fn train_bpe(texts: impl Iterator<Item = String>, vocab_size: usize) -> Resu
     inner
         .train(&mut trainer, texts.into_iter())
         .map_err(|e| candle_core::Error::Msg(format!("training the BPE: {e}")))?;
-    TextTokenizer::wrap(inner)
+    let json = inner.to_string(true).map_err(|e| candle_core::Error::Msg(format!("tokenizer.json: {e}")))?;
+    TextTokenizer::from_json(json.as_bytes())
 }
 
 /// Every prompt and answer, English then Chinese, of the ShapesWorld scenes with these seeds.
