@@ -112,7 +112,15 @@ impl Module for Projector {
             // LLaVA-1.5 uses the exact (erf) GELU here.
             Self::Mlp2xGelu { fc1, fc2, neighbourhood } => {
                 let x = if *neighbourhood { with_neighbours(patch_features)? } else { patch_features.clone() };
-                fc2.forward(&fc1.forward(&x)?.gelu_erf()?)
+                let h = fc1.forward(&x)?;
+                // In the browser, without gradients, this crate's vectorised kernel; elsewhere
+                // candle's (what training and the native evaluation use).
+                let h = if cfg!(target_arch = "wasm32") && !h.track_op() && h.dtype() == DType::F32 {
+                    crate::kernels::gelu_erf(&h)?
+                } else {
+                    h.gelu_erf()?
+                };
+                fc2.forward(&h)
             }
         }
     }

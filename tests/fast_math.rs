@@ -37,3 +37,28 @@ fn tanh_matches_f64_to_2e7_absolute() {
     assert_eq!(fast_math::tanh(1e30), 1.0);
     assert_eq!(fast_math::tanh(-1e30), -1.0);
 }
+
+#[test]
+fn erf_matches_f64_to_6e7_absolute() {
+    let mut worst = 0f64;
+    for x in samples(-12.0, 12.0, 2_000_000) {
+        worst = worst.max((fast_math::erf(x) as f64 - candle_core::cpu::erf::erf_f64(x as f64)).abs());
+    }
+    assert!(worst < 6e-7, "worst absolute error {worst:e}");
+    assert!(fast_math::erf(0.0).abs() < 1e-7);
+    assert_eq!(fast_math::erf(1e30), 1.0);
+    assert_eq!(fast_math::erf(-1e30), -1.0);
+    assert!(fast_math::erf(f32::NAN).is_nan());
+}
+
+#[test]
+fn gelu_erf_kernel_matches_candles() -> candle_core::Result<()> {
+    let xs: Vec<f32> = samples(-10.0, 10.0, 100_000).collect();
+    let x = candle_core::Tensor::new(xs.as_slice(), &candle_core::Device::Cpu)?;
+    let ours = vlm_explainer::kernels::gelu_erf(&x)?.to_vec1::<f32>()?;
+    let candle = x.gelu_erf()?.to_vec1::<f32>()?;
+    for ((a, b), v) in ours.iter().zip(&candle).zip(&xs) {
+        assert!((a - b).abs() <= 5e-7 * v.abs().max(1.0), "gelu_erf({v}): {a} against candle's {b}");
+    }
+    Ok(())
+}
