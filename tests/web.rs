@@ -132,12 +132,18 @@ fn the_simd128_product_matches_candles_matmul() {
 }
 
 #[wasm_bindgen_test]
-fn in_the_browser_every_f16_widens_to_the_f32_candle_makes_of_it() {
+fn in_the_browser_every_f16_widens_to_the_f32_candle_makes_of_it_alone_and_in_bulk() {
     use candle_core::{DType, Device, Tensor};
     let bits: Vec<u8> = (0..=u16::MAX).flat_map(|h| h.to_le_bytes()).collect();
     let halves = Tensor::from_raw_buffer(&bits, DType::F16, &[1 << 16], &Device::Cpu).unwrap();
     let want: Vec<f32> = halves.to_dtype(DType::F32).unwrap().to_vec1().unwrap();
-    for (h, want) in (0..=u16::MAX).zip(want) {
+    for (h, want) in (0..=u16::MAX).zip(&want) {
         assert_eq!(vlm_explainer::weights::f16_to_f32(h).to_bits(), want.to_bits(), "f16 bits {h:#06x}");
+    }
+    // The simd128 path, 8 at a time, and its scalar tail (3 values past a multiple of 8).
+    let widened = vlm_explainer::weights::widen_f16(&bits[6..]);
+    assert_eq!(widened.len(), (1 << 16) - 3);
+    for (h, (got, want)) in (3..=u16::MAX).zip(widened.iter().zip(&want[3..])) {
+        assert_eq!(got.to_bits(), want.to_bits(), "widen_f16, f16 bits {h:#06x}");
     }
 }
