@@ -40,6 +40,12 @@ class Handler(http.server.SimpleHTTPRequestHandler):
             self.send_header("Cross-Origin-Resource-Policy", "same-origin")
         super().end_headers()
 
+    def copyfile(self, source, outputfile):
+        # The kernel copies the file to the socket (sendfile), not Python in 64 KB pieces: the
+        # page asks for its scripts, the wasm module and the model at once, and the small
+        # scripts no longer wait for the interpreter behind the big files.
+        self.connection.sendfile(source)
+
     def log_message(self, fmt, *args):
         if os.environ.get("VLM_SERVE_QUIET") != "1":
             super().log_message(fmt, *args)

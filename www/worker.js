@@ -26,6 +26,10 @@ let lastFeatures = null;
 // `threaded` says which build the module is.
 let boot;
 let threaded = false;
+// The glue script the `boot` message will most likely name (the threaded build's, where the page
+// is cross-origin isolated), fetched and parsed while the module still compiles; a wrong guess
+// costs a small script's download.
+import(self.crossOriginIsolated ? '../pkg-threads/vlm_explainer.js' : '../pkg/vlm_explainer.js').catch(() => {});
 const ready = new Promise((resolve) => { boot = resolve; }).then(async (data) => {
   threaded = data.threaded;
   glue = await import(threaded ? '../pkg-threads/vlm_explainer.js' : '../pkg/vlm_explainer.js');
