@@ -6,7 +6,7 @@
 // and of the worker (start -> end), and the main thread's long tasks. Then the median of every
 // milestone over the runs.
 //
-//   node bench/page_timeline.mjs [--runs 5] [--quiet] [--roots DIR_A,DIR_B] [--trace FILE]
+//   node bench/page_timeline.mjs [--runs 5] [--quiet] [--roots DIR_A,DIR_B] [--trace FILE] [--revisit]
 //
 //   node bench/page_timeline.mjs --drop [--runs 5] [--warmup 2] [--quiet] [--roots DIR_A,DIR_B] [--trace FILE]
 //
@@ -17,6 +17,10 @@
 // then the median of each, and with two roots the median difference drop by drop. The image is
 // bench/out/models/scene.png (the bench's ShapesWorld scene) if it exists, else
 // tests/fixtures/image.png. --trace records one more drop per root as a Chromium trace.
+//
+// --revisit times a second visit instead: each run opens the page, waits until it is ready and
+// 3 s more (for the browser to keep the wasm module's compiled code), then opens it again in the
+// same browser context and times that.
 //
 // --roots serves each directory (a checkout of the repository, with pkg/ built) on its own port
 // and opens them alternately, so that the machine's noise hits them alike; the default is this
@@ -31,6 +35,7 @@ import { args, median } from './cli.mjs';
 const RUNS = Number(args.runs ?? 5);
 const ROOTS = (args.roots ? String(args.roots).split(',') : [ROOT]).map((r) => path.resolve(r));
 const QUIET = Boolean(args.quiet);
+const REVISIT = Boolean(args.revisit);
 
 
 
@@ -58,6 +63,12 @@ async function openOnce(browser, url, trace) {
   const workers = [];
   page.on('worker', (w) => workers.push(w));
   await page.addInitScript(instrument);
+  if (REVISIT) {
+    await page.goto(url);
+    await page.waitForFunction(() => document.getElementById('status')?.dataset.state === 'ready', null, { timeout: 60_000 });
+    await page.waitForTimeout(3000);
+    workers.length = 0;
+  }
   if (trace) {
     await browser.startTracing(page, { categories: ['devtools.timeline', 'disabled-by-default-devtools.timeline', 'v8.wasm', 'blink.user_timing', 'toplevel'] });
   }

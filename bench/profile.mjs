@@ -1,8 +1,9 @@
 // Where the wasm time goes: Chromium's sampling profiler over one stage of a bench model, run
 // on the bench page's main thread (a worker's profile is harder to reach), after a warm-up.
 // Prints the functions with the most self time, wasm and JS alike.
-//   node bench/profile.mjs [PRESET=seed] [STAGE=vision_encoder|projection|prefill|decode] [TOP=25]
-// Needs what scripts/bench.sh builds: pkg/ and bench/out/models/.
+//   node bench/profile.mjs [PRESET=seed] [STAGE=vision_encoder|projection|prefill|decode|load] [TOP=25]
+// Needs what scripts/bench.sh builds: pkg/ and bench/out/models/. PRESET `shipped` is the page's
+// model (www/model/); `load` builds the model from its files' bytes 10 times.
 
 import { serve, launch } from '../tests/page/helpers.mjs';
 
@@ -18,7 +19,7 @@ try {
   await page.evaluate(async ([preset, stage]) => {
     const wasm = await import('../pkg/vlm_explainer.js');
     await wasm.default();
-    const dir = `out/models/${preset}`;
+    const dir = preset === 'shipped' ? '../www/model' : `out/models/${preset}`;
     const [weights, config, tokenizer] = await Promise.all(['model.safetensors', 'config.json', 'tokenizer.json']
       .map((f) => fetch(`${dir}/${f}`).then((r) => (f === 'config.json' ? r.text() : r.arrayBuffer()))));
     const model = new wasm.VlmExplainer(new Uint8Array(weights), config, new Uint8Array(tokenizer));
@@ -35,6 +36,12 @@ try {
       projection: { before: () => { model.preprocessRgba(image.rgba, image.width, image.height); model.encode(); }, run: () => { for (let i = 0; i < 100; i++) model.project(); } },
       prefill: { before: prepare, run: prefill },
       decode: { before: () => { prepare(); prefill(); }, run: () => { for (let i = 0; i < 32; i++) model.nextToken(); } },
+      load: {
+        before: () => {},
+        run: () => {
+          for (let i = 0; i < 10; i++) new wasm.VlmExplainer(new Uint8Array(weights), config, new Uint8Array(tokenizer)).free();
+        },
+      },
     }[stage];
     window.runStage.before();
     window.runStage.run();

@@ -285,14 +285,15 @@ function markdown(recs, meta) {
   const w = meta.wasm;
   const crates = Object.entries(w.code_by_crate).sort((a, b) => b[1] - a[1]);
   const shown = crates.slice(0, 8);
-  lines.push(`- Release wasm (no wasm-opt): ${mb(w.total)}, ${mb(w.gzip)} gzipped (gzip -9): code ${mb(w.sections.code)} (${shown.map(([k, v]) => `${k} ${mb(v)}`).join(', ')}, the other ${crates.length - shown.length} crates ${mb(crates.slice(shown.length).reduce((a, [, v]) => a + v, 0))}), data ${mb(w.sections.data ?? 0)}, function names ${mb(w.sections['custom name'] ?? 0)}. Wasm memory after the stages: ${Object.entries(notes.wasm_memory).map(([k, v]) => `${k} ${(v / 2 ** 20).toFixed(0)} MiB`).join(', ')}.`);
+  lines.push(`- Release wasm (no wasm-opt): ${mb(w.total)}, ${mb(w.gzip)} gzipped (gzip -9): code ${mb(w.sections.code)} (${shown.map(([k, v]) => `${k} ${mb(v)}`).join(', ')}, the other ${crates.length - shown.length} crates ${mb(crates.slice(shown.length).reduce((a, [, v]) => a + v, 0))}), data ${mb(w.sections.data ?? 0)}, function names ${w.sections['custom name'] ? mb(w.sections['custom name']) : 'none (scripts/strip_wasm_names.py keeps them in vlm_explainer_bg.names.wasm)'}. Wasm memory after the stages: ${Object.entries(notes.wasm_memory).map(([k, v]) => `${k} ${(v / 2 ** 20).toFixed(0)} MiB`).join(', ')}.`);
   for (const s of notes.skipped) lines.push(`- Skipped: ${s}`);
   return lines.join('\n') + '\n';
 }
 
 function wasmFacts() {
   const wasmPath = path.join(ROOT, 'pkg/vlm_explainer_bg.wasm');
-  return { ...wasmSize(wasmPath), gzip: gzipSync(readFileSync(wasmPath), { level: 9 }).length };
+  const { names, ...size } = wasmSize(wasmPath);
+  return { ...size, gzip: gzipSync(readFileSync(wasmPath), { level: 9 }).length };
 }
 
 // --- main ------------------------------------------------------------------------------------

@@ -1,8 +1,9 @@
-// What the release wasm's bytes are: code per crate (from the name section's function names),
-// data, and the rest. For the benchmark's note on size; also runs alone:
+// What the release wasm's bytes are: code per crate (from the name section's function names, or
+// where scripts/build.sh moved them out, from the `.names.wasm` module beside it), data, and the
+// rest. For the benchmark's note on size; also runs alone:
 //   node bench/wasm_size.mjs [pkg/vlm_explainer_bg.wasm]
 
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 function leb(bytes, at) {
@@ -48,6 +49,8 @@ export function wasmSize(path) {
     }
     at = end;
   }
+  const named = path.replace(/\.wasm$/, '.names.wasm');
+  if (!names.size && existsSync(named)) names = wasmSize(named).names;
   const crates = {};
   if (code) {
     let [count, p] = leb(bytes, code[0]);
@@ -58,7 +61,7 @@ export function wasmSize(path) {
       p = bodyAt + size;
     }
   }
-  return { total: bytes.length, sections, code_by_crate: crates };
+  return { total: bytes.length, sections, code_by_crate: crates, names };
 }
 
 function functionNames(bytes, at, end) {

@@ -8,15 +8,24 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
-size() { ls -l "$1/vlm_explainer_bg.wasm" | awk -v d="$1" '{printf "[build] %s/vlm_explainer_bg.wasm: %.1f MB\n", d, $5 / 1e6}'; }
+# The page's module without its function names (scripts/strip_wasm_names.py keeps them beside it).
+size() {
+  python3 scripts/strip_wasm_names.py "$1/vlm_explainer_bg.wasm"
+  ls -l "$1/vlm_explainer_bg.wasm" | awk -v d="$1" '{printf "[build] %s/vlm_explainer_bg.wasm: %.1f MB\n", d, $5 / 1e6}'
+}
 
 # Link-time optimisation across all crates, one codegen unit: measured with bench/ab_stages.mjs
 # (tiny, Chromium): vision encoder 0.87x, prefill 0.86x, decode 0.83x the time; 0.6-1.3 MB less
 # wasm (seed moved both ways within the noise). For the browser builds only (the native tests'
 # release builds stay quick to link).
 export CARGO_PROFILE_RELEASE_LTO=fat CARGO_PROFILE_RELEASE_CODEGEN_UNITS=1
+# candle-core optimised for size: its CPU backend is generic over a dozen dtypes, and the browser's
+# hot loops are this crate's kernels and gemm's. pkg/ 5.24 -> 4.46 MB (candle-core's code 2.75 ->
+# 1.77 MB), so less to download and compile as the page opens; bench/ab_stages.mjs (Chromium, one
+# thread, `tiny` and `seed`) found every stage within the noise of the -O3 build.
+SIZE=(--config 'profile.release.package.candle-core.opt-level="s"')
 
-wasm-pack build --target web --release --no-pack --out-dir pkg
+wasm-pack build --target web --release --no-pack --out-dir pkg -- "${SIZE[@]}"
 size pkg
 
 # RUSTFLAGS replaces .cargo/config.toml's flags for the target, so they are all here. The memory
@@ -26,7 +35,7 @@ size pkg
 threaded() {
   RUSTFLAGS='--cfg getrandom_backend="wasm_js" -C target-feature=+atomics,+bulk-memory,+mutable-globals,+simd128,+relaxed-simd -C link-arg=--max-memory=4294967296' \
     rustup run nightly wasm-pack build --target web --release --no-pack --out-dir pkg-threads \
-    -- --features threads -Z build-std=panic_abort,std
+    -- --features threads -Z build-std=panic_abort,std "${SIZE[@]}"
 }
 if threaded; then
   size pkg-threads
