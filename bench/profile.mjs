@@ -5,7 +5,18 @@
 // Needs what scripts/bench.sh builds: pkg/ and bench/out/models/. PRESET `shipped` is the page's
 // model (www/model/); `load` builds the model from its files' bytes 10 times.
 
+import { existsSync } from 'node:fs';
 import { serve, launch } from '../tests/page/helpers.mjs';
+import { wasmSize } from './wasm_size.mjs';
+
+// scripts/build.sh moves the function names out of the module: the profiler then says
+// `wasm-function[N]`, and the names come from the module kept beside it.
+const namedModule = new URL('../pkg/vlm_explainer_bg.names.wasm', import.meta.url).pathname;
+const wasmNames = existsSync(namedModule) ? wasmSize(namedModule).names : new Map();
+const nameOf = (name) => {
+  const index = name.match(/^wasm-function\[(\d+)\]$/)?.[1];
+  return (index && wasmNames.get(Number(index))) || name;
+};
 
 const [preset = 'seed', stage = 'vision_encoder', top = '25'] = process.argv.slice(2);
 const server = await serve();
@@ -58,7 +69,7 @@ try {
   const dt = new Map();
   profile.samples.forEach((id, i) => dt.set(id, (dt.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0)));
   for (const node of profile.nodes) {
-    const name = node.callFrame.functionName || `(${node.callFrame.url.split('/').pop() || 'program'})`;
+    const name = nameOf(node.callFrame.functionName) || `(${node.callFrame.url.split('/').pop() || 'program'})`;
     self.set(name, (self.get(name) ?? 0) + (dt.get(node.id) ?? 0) / 1000);
   }
   const total = [...self.values()].reduce((a, b) => a + b, 0);
