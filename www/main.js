@@ -16,6 +16,8 @@ const IMAGE_TOKENS = GRID * GRID;
 const state = {
   config: null, features: null, sequence: null, imageUrl: null, lastImage: null, tokens: [], busy: false,
   loading: false, selectedToken: -1, hoveredPatch: -1,
+  // The features whose PCA colours are asked for and drawn (`updatePca`).
+  pcaAsked: null, pcaDrawn: null,
   // The model as last loaded: a preset's name, or the person's own files (loaded again after a crash).
   modelRequest: null,
   // The projector the explainer runs instead of the model's own, from the training panel:
@@ -182,18 +184,32 @@ for (const id of ['token-layer', 'token-head']) {
 }
 
 /// Asks the worker for the PCA colours of `features` (computed there after the run's answer) and
-/// draws them, unless another image's features have arrived meanwhile.
+/// draws them, unless another image's features have arrived meanwhile. The worker gives them up
+/// (rgb null) when another run is waiting: that run asks for its own, and if it brought no new
+/// features (its image was refused), `pcaAfterRun` asks again.
 async function updatePca(features) {
   const canvas = $('pca-canvas');
   canvas.setAttribute('aria-busy', 'true');
+  state.pcaAsked = features;
+  let givenUp = false;
   try {
     const { rgb } = await client.request({ type: 'pca' });
-    if (state.features === features) drawPca(rgb);
+    givenUp = !rgb;
+    if (rgb && state.features === features) {
+      drawPca(rgb);
+      state.pcaDrawn = features;
+    }
   } catch (e) {
     showError(e.message);
   } finally {
-    if (state.features === features) canvas.removeAttribute('aria-busy');
+    if (state.pcaAsked === features) state.pcaAsked = null;
+    if (state.features === features && !givenUp) canvas.removeAttribute('aria-busy');
   }
+}
+
+/// After a run: the PCA colours of the features on show, if nobody has them or is asking.
+function pcaAfterRun() {
+  if (state.features && state.pcaDrawn !== state.features && state.pcaAsked !== state.features) updatePca(state.features);
 }
 
 function drawPca(rgb) {
@@ -406,6 +422,7 @@ async function runImage(image) {
     settleStatus();
     mark('vlm:run-settled');
     afterPaint(buildStrip);
+    pcaAfterRun();
   }
 }
 

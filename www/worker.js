@@ -208,7 +208,10 @@ async function handle(data) {
   const { id, type } = data;
   try {
     if (type === 'load') post({ type: 'loaded', id, ...(await load(id, data)) });
-    else if (type === 'run') await run(id, data);
+    else if (type === 'run') {
+      runsWaiting -= 1;
+      await run(id, data);
+    }
     else if (type === 'scene') {
       await ready;
       const scene = glue.shapesWorldScene(data.seed);
@@ -223,10 +226,11 @@ async function handle(data) {
     } else if (type === 'pca') {
       // Asked for when the features arrive; queued behind the run, so computed after its answer.
       if (!lastFeatures) throw new Error('no image has been encoded yet');
+      // Given up (rgb null) as soon as another run waits behind it.
       const [, rows, cols] = lastFeatures.shape;
-      const rgb = pcaColours(lastFeatures.data, rows, cols);
-      mark('vlm:pca');
-      post({ type: 'pca', id, rgb }, [rgb.buffer]);
+      const rgb = await pcaColours(lastFeatures.data, rows, cols, () => runsWaiting > 0);
+      mark(rgb ? 'vlm:pca' : 'vlm:pca-superseded');
+      post({ type: 'pca', id, rgb }, rgb ? [rgb.buffer] : []);
     } else if (type === 'visionAttention') {
       const row = model.visionAttention(data.layer, data.head, data.query);
       post({ type: 'visionAttention', id, row }, [row.buffer]);
@@ -241,6 +245,8 @@ async function handle(data) {
 
 // One request at a time, in the order sent: a run waits for the load before it.
 let queue = Promise.resolve();
+// Runs sent and not yet started: the PCA colours give way to them.
+let runsWaiting = 0;
 self.onmessage = ({ data }) => {
   if (data.type === 'boot') {
     performance.mark('vlm:boot');
@@ -250,6 +256,7 @@ self.onmessage = ({ data }) => {
     performance.mark('vlm:shipped');
     receiveShipped(data.model);
   } else {
+    if (data.type === 'run') runsWaiting += 1;
     queue = queue.then(() => handle(data));
   }
 };
