@@ -143,3 +143,55 @@ fn a_tokenizer_this_model_cannot_run_is_refused_with_the_reason() {
     let huge_id = shipped.replacen("\"id\": 0,", "\"id\": 4000000000,", 1);
     assert!(message(&huge_id).contains("far beyond"), "{}", message(&huge_id));
 }
+
+/// The shipped file with bytes changed at random (a cheap stand-in for the `load_model` fuzz
+/// target): every variant is read or refused with a message, never a panic, and what is read
+/// encodes and decodes text without one.
+#[test]
+fn a_damaged_tokenizer_json_is_refused_or_read_never_a_panic() {
+    let shipped = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/www/model/tokenizer.json")).unwrap();
+    let interesting: &[&[u8]] = &[b"0", b"9", b"\"", b",", b"]", b"}", b" ", b"-1", b"4294967295", b"1e9", b"null", b"\\u0120", b"\xe4\xb8"];
+    let mut state = 0x2545_F491_4F6C_DD1Du64;
+    let mut next = |n: usize| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state % n as u64) as usize
+    };
+    let (mut read, mut refused) = (0, 0);
+    for _ in 0..3000 {
+        let mut bytes = shipped.clone();
+        for _ in 0..1 + next(3) {
+            let at = next(bytes.len());
+            match next(3) {
+                0 => bytes[at] = next(256) as u8,
+                1 => {
+                    let piece = interesting[next(interesting.len())];
+                    bytes.splice(at..(at + next(4)).min(bytes.len()), piece.iter().copied());
+                }
+                _ => {
+                    bytes.drain(at..(at + 1 + next(40)).min(bytes.len()));
+                }
+            }
+        }
+        let outcome = std::panic::catch_unwind(|| match TextTokenizer::from_json(&bytes) {
+            Ok(t) => {
+                let ids = t.encode("a big red circle, 一个红色的圆 'll  \n").unwrap();
+                t.decode(&ids).unwrap();
+                (0..t.vocab_size() as u32 + 3).for_each(|id| drop(t.piece(id)));
+                true
+            }
+            Err(e) => {
+                assert!(e.to_string().starts_with("tokenizer.json"), "{e}");
+                false
+            }
+        });
+        match outcome {
+            Ok(true) => read += 1,
+            Ok(false) => refused += 1,
+            Err(_) => panic!("a panic on a damaged tokenizer.json: {:?}", String::from_utf8_lossy(&bytes)),
+        }
+    }
+    eprintln!("{read} damaged files read, {refused} refused");
+    assert!(read > 0 && refused > 0);
+}
