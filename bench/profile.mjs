@@ -7,15 +7,15 @@
 
 import { existsSync } from 'node:fs';
 import { serve, launch } from '../tests/page/helpers.mjs';
-import { wasmSize } from './wasm_size.mjs';
+import { wasmNames } from './wasm_size.mjs';
 
 // scripts/build.sh moves the function names out of the module: the profiler then says
 // `wasm-function[N]`, and the names come from the module kept beside it.
 const namedModule = new URL('../pkg/vlm_explainer_bg.names.wasm', import.meta.url).pathname;
-const wasmNames = existsSync(namedModule) ? wasmSize(namedModule).names : new Map();
+const names = existsSync(namedModule) ? wasmNames(namedModule) : new Map();
 const nameOf = (name) => {
   const index = name.match(/^wasm-function\[(\d+)\]$/)?.[1];
-  return (index && wasmNames.get(Number(index))) || name;
+  return (index && names.get(Number(index))) || name;
 };
 
 const [preset = 'seed', stage = 'vision_encoder', top = '25'] = process.argv.slice(2);

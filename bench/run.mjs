@@ -292,8 +292,7 @@ function markdown(recs, meta) {
 
 function wasmFacts() {
   const wasmPath = path.join(ROOT, 'pkg/vlm_explainer_bg.wasm');
-  const { names, ...size } = wasmSize(wasmPath);
-  return { ...size, gzip: gzipSync(readFileSync(wasmPath), { level: 9 }).length };
+  return { ...wasmSize(wasmPath), gzip: gzipSync(readFileSync(wasmPath), { level: 9 }).length };
 }
 
 // --- main ------------------------------------------------------------------------------------

@@ -50,7 +50,7 @@ export function wasmSize(path) {
     at = end;
   }
   const named = path.replace(/\.wasm$/, '.names.wasm');
-  if (!names.size && existsSync(named)) names = wasmSize(named).names;
+  if (!names.size && existsSync(named)) names = wasmNames(named);
   const crates = {};
   if (code) {
     let [count, p] = leb(bytes, code[0]);
@@ -61,7 +61,22 @@ export function wasmSize(path) {
       p = bodyAt + size;
     }
   }
-  return { total: bytes.length, sections, code_by_crate: crates, names };
+  return { total: bytes.length, sections, code_by_crate: crates };
+}
+
+/// The module's function names by index, from its name section (empty if it has none).
+export function wasmNames(path) {
+  const bytes = readFileSync(path);
+  let at = 8;
+  while (at < bytes.length) {
+    const [size, body] = leb(bytes, at + 1);
+    if (bytes[at] === 0) {
+      const [len, nameAt] = leb(bytes, body);
+      if (bytes.subarray(nameAt, nameAt + len).toString() === 'name') return functionNames(bytes, nameAt + len, body + size);
+    }
+    at = body + size;
+  }
+  return new Map();
 }
 
 function functionNames(bytes, at, end) {

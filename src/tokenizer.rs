@@ -124,9 +124,10 @@ fn is_gpt2_byte_level(v: &Option<Value>) -> bool {
 
 impl TextTokenizer {
     pub fn from_json(bytes: &[u8]) -> Result<Self> {
-        // Parsed in full first (a lone `\uD800` escape passes a parse that skips over strings).
-        serde_json::from_slice::<Value>(bytes).map_err(|e| err("tokenizer.json is not valid JSON", e))?;
-        let file: File = serde_json::from_slice(bytes).map_err(|e| err("tokenizer.json is not a tokenizer", e))?;
+        // Parsed in full first (a lone `\uD800` escape passes a parse that skips over strings),
+        // then read from that parse.
+        let value: Value = serde_json::from_slice(bytes).map_err(|e| err("tokenizer.json is not valid JSON", e))?;
+        let file = File::deserialize(&value).map_err(|e| err("tokenizer.json is not a tokenizer", e))?;
         let unsupported = |what: &str| -> Result<Self> {
             bail!("tokenizer.json: {what}; this model reads the byte-level BPE that `train tokenizer` writes")
         };

@@ -6,6 +6,10 @@
 use vlm_explainer::tokenizer::{pretokenize, TextTokenizer};
 use vlm_explainer::tokenizer_train::shapes_world_corpus;
 
+fn shipped_json() -> Vec<u8> {
+    std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/www/model/tokenizer.json")).unwrap()
+}
+
 fn both(json: &[u8]) -> (TextTokenizer, tokenizers::Tokenizer) {
     let ours = TextTokenizer::from_json(json).unwrap();
     let mut theirs = tokenizers::Tokenizer::from_bytes(json).unwrap();
@@ -89,7 +93,7 @@ fn check_same(json: &[u8], label: &str) {
 
 #[test]
 fn the_shipped_tokenizer_encodes_and_decodes_as_the_tokenizers_crate() {
-    let json = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/www/model/tokenizer.json")).unwrap();
+    let json = shipped_json();
     check_same(&json, "shipped");
     // A trained BPE: the corpus is mostly merged tokens, not bytes.
     let (ours, _) = both(&json);
@@ -108,7 +112,7 @@ fn the_fixture_and_byte_level_tokenizers_match_the_tokenizers_crate() {
 
 #[test]
 fn a_long_word_is_merged_as_the_crate_merges_it() {
-    let json = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/www/model/tokenizer.json")).unwrap();
+    let json = shipped_json();
     let (ours, theirs) = both(&json);
     let text = "thecircleisred".repeat(5_000);
     let ids = ours.encode(&text).unwrap();
@@ -125,7 +129,7 @@ fn pretokenize_cuts_as_gpt2s_pattern() {
 
 #[test]
 fn a_tokenizer_this_model_cannot_run_is_refused_with_the_reason() {
-    let shipped = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/www/model/tokenizer.json")).unwrap();
+    let shipped = String::from_utf8(shipped_json()).unwrap();
     let message = |json: &str| TextTokenizer::from_json(json.as_bytes()).err().map(|e| e.to_string()).unwrap_or_default();
 
     let word_piece = shipped.replacen("\"type\": \"BPE\"", "\"type\": \"WordPiece\"", 1);
@@ -149,7 +153,7 @@ fn a_tokenizer_this_model_cannot_run_is_refused_with_the_reason() {
 /// encodes and decodes text without one.
 #[test]
 fn a_damaged_tokenizer_json_is_refused_or_read_never_a_panic() {
-    let shipped = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/www/model/tokenizer.json")).unwrap();
+    let shipped = shipped_json();
     let interesting: &[&[u8]] = &[b"0", b"9", b"\"", b",", b"]", b"}", b" ", b"-1", b"4294967295", b"1e9", b"null", b"\\u0120", b"\xe4\xb8"];
     let mut state = 0x2545_F491_4F6C_DD1Du64;
     let mut next = |n: usize| {

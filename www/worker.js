@@ -29,10 +29,11 @@ let threaded = false;
 // The glue script the `boot` message will most likely name (the threaded build's, where the page
 // is cross-origin isolated), fetched and parsed while the module still compiles; a wrong guess
 // costs a small script's download.
-import(self.crossOriginIsolated ? '../pkg-threads/vlm_explainer.js' : '../pkg/vlm_explainer.js').catch(() => {});
+const gluePath = (threads) => (threads ? '../pkg-threads/vlm_explainer.js' : '../pkg/vlm_explainer.js');
+import(gluePath(self.crossOriginIsolated)).catch(() => {});
 const ready = new Promise((resolve) => { boot = resolve; }).then(async (data) => {
   threaded = data.threaded;
-  glue = await import(threaded ? '../pkg-threads/vlm_explainer.js' : '../pkg/vlm_explainer.js');
+  glue = await import(gluePath(threaded));
   wasm = await glue.default(data.module ? { module_or_path: data.module } : undefined);
   performance.mark('vlm:wasm-instantiated');
 });
