@@ -29,7 +29,7 @@ fn values<'a>(storage: &'a CpuStorage, layout: &Layout, op: &str) -> Result<&'a 
 
 /// Splits `out` into chunks of whole rows of `row` values and runs `f(first_row, chunk)` on
 /// each: natively on the machine's threads when there is enough work, in the threaded browser
-/// build on the pool's (from 2^18 values: below that, waking the pool would cost more than
+/// build on the pool's (from 2^15 values: below that, waking the pool would cost more than
 /// it saves), else on one thread.
 fn for_row_chunks(out: &mut [f32], row: usize, f: impl Fn(usize, &mut [f32]) + Sync) {
     let rows = out.len() / row.max(1);
@@ -37,7 +37,7 @@ fn for_row_chunks(out: &mut [f32], row: usize, f: impl Fn(usize, &mut [f32]) + S
     {
         use rayon::prelude::*;
         let threads = crate::simd_matmul::pool_threads().min(rows.max(1));
-        if threads > 1 && out.len() >= 1 << 18 {
+        if threads > 1 && out.len() >= 1 << 15 {
             let per = rows.div_ceil(threads);
             out.par_chunks_mut(per * row).enumerate().for_each(|(i, chunk)| f(i * per, chunk));
             return;

@@ -191,7 +191,7 @@ static POOL_READY: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool
 
 /// Multiply-adds below which a product is not split among threads.
 #[cfg(all(target_arch = "wasm32", feature = "threads"))]
-const MIN_SPLIT: usize = 1 << 25;
+const MIN_SPLIT: usize = 1 << 19;
 
 /// Says that `initThreadPool` has finished: from now on products split their rows.
 #[cfg(all(target_arch = "wasm32", feature = "threads"))]
@@ -217,8 +217,8 @@ pub fn matmul_rows(x: &[f32], m: usize, k: usize, packed: &[f32], n: usize, out:
     {
         use rayon::prelude::*;
         let threads = pool_threads();
-        // Small products (the `tiny` model's: up to 29 M multiply-adds) ran slower split than
-        // whole in the benchmark (waking the pool costs more than it saves): they stay whole.
+        // Products under MIN_SPLIT (2^19 multiply-adds, about 0.05 ms) stay whole: waking the
+        // pool would cost about what splitting saves. The `tiny` model's (3.2 M to 29 M) split.
         if threads > 1 && m >= 2 * MR && k > 0 && n > 0 && m * k * n >= MIN_SPLIT {
             let rows = m.div_ceil(threads).next_multiple_of(MR);
             out.par_chunks_mut(rows * n)
