@@ -128,8 +128,25 @@ pub fn scaled_masked_softmax(x: &Tensor, scale: f32, mask: Option<&Tensor>) -> R
     x.contiguous()?.apply_op1(op)
 }
 
+/// One row of attention's weights from its scores, in place: softmax(y * scale + mask).
+pub(crate) fn scale_mask_softmax(y: &mut [f32], scale: f32, mask: Option<&[f32]>) {
+    match mask {
+        Some(mask) => {
+            for (y, &m) in y.iter_mut().zip(mask) {
+                *y = *y * scale + m;
+            }
+        }
+        None => {
+            for y in y.iter_mut() {
+                *y *= scale;
+            }
+        }
+    }
+    softmax_in_place(y);
+}
+
 /// A contiguous f32 mask and how a row of the scores finds its row of the mask.
-struct MaskRows {
+pub(crate) struct MaskRows {
     values: Vec<f32>,
     /// Per leading dimension of the scores: its size and the mask's row stride along it (0
     /// where the mask is broadcast).
@@ -137,7 +154,7 @@ struct MaskRows {
 }
 
 impl MaskRows {
-    fn new(mask: &Tensor, x_dims: &[usize]) -> Result<Self> {
+    pub(crate) fn new(mask: &Tensor, x_dims: &[usize]) -> Result<Self> {
         let m_dims = mask.dims();
         let n = x_dims.len();
         if n == 0 || m_dims.len() > n || m_dims.last() != x_dims.last() {
@@ -159,7 +176,7 @@ impl MaskRows {
     }
 
     /// The mask's row for row `r` of the scores.
-    fn row(&self, mut r: usize, len: usize) -> &[f32] {
+    pub(crate) fn row(&self, mut r: usize, len: usize) -> &[f32] {
         let mut at = 0;
         for &(size, stride) in self.dims.iter().rev() {
             at += (r % size) * stride;
@@ -185,20 +202,8 @@ impl CustomOp1 for ScaledMaskedSoftmax {
         let mut out = vec![0f32; x.len()];
         for_row_chunks(&mut out, n, |first, chunk| {
             for (r, y) in chunk.chunks_mut(n).enumerate() {
-                let xr = &x[(first + r) * n..(first + r + 1) * n];
-                match &self.mask {
-                    Some(mask) => {
-                        for ((y, &v), &m) in y.iter_mut().zip(xr).zip(mask.row(first + r, n)) {
-                            *y = v * self.scale + m;
-                        }
-                    }
-                    None => {
-                        for (y, &v) in y.iter_mut().zip(xr) {
-                            *y = v * self.scale;
-                        }
-                    }
-                }
-                softmax_in_place(y);
+                y.copy_from_slice(&x[(first + r) * n..(first + r + 1) * n]);
+                scale_mask_softmax(y, self.scale, self.mask.as_ref().map(|m| m.row(first + r, n)));
             }
         });
         Ok((CpuStorage::F32(out), layout.shape().clone()))

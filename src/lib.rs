@@ -21,6 +21,7 @@ pub mod weights;
 pub mod fast_math;
 pub mod kernels;
 pub mod simd_matmul;
+pub mod attention;
 pub mod training;
 pub mod projector_training;
 pub mod explainer;

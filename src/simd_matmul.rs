@@ -42,6 +42,19 @@ pub fn pack(w: &[f32], n: usize, k: usize) -> Vec<f32> {
     out
 }
 
+/// W packed as `pack` packs it, from W^T (k, n), row-major: what a product by a matrix that
+/// is stored (k, n) needs, such as attention's values.
+pub fn pack_transposed(wt: &[f32], k: usize, n: usize) -> Vec<f32> {
+    assert_eq!(wt.len(), n * k, "pack_transposed: W^T must be k x n");
+    let mut out = vec![0f32; n.div_ceil(NR) * NR * k];
+    for (kk, values) in wt.chunks_exact(n.max(1)).enumerate().take(k) {
+        for (p, cols) in values.chunks(NR).enumerate() {
+            out[p * NR * k + kk * NR..][..cols.len()].copy_from_slice(cols);
+        }
+    }
+    out
+}
+
 /// out (m, n) = x (m, k) W^T, W packed by `pack`.
 pub fn matmul_packed(x: &[f32], m: usize, k: usize, packed: &[f32], n: usize, out: &mut [f32]) {
     assert!(x.len() == m * k && out.len() == m * n && packed.len() == n.div_ceil(NR) * NR * k, "matmul_packed: sizes");
@@ -199,6 +212,17 @@ pub fn pool_ready() {
     POOL_READY.store(true, std::sync::atomic::Ordering::Release);
 }
 
+/// Threads to split `multiply_adds` of work among: the pool's in the threaded browser build
+/// once it has started and from MIN_SPLIT on, else 1.
+pub fn split_threads(multiply_adds: usize) -> usize {
+    #[cfg(all(target_arch = "wasm32", feature = "threads"))]
+    if multiply_adds >= MIN_SPLIT {
+        return pool_threads();
+    }
+    let _ = multiply_adds;
+    1
+}
+
 /// Threads a split can use: the pool's once it has started, else 1.
 #[cfg(all(target_arch = "wasm32", feature = "threads"))]
 pub fn pool_threads() -> usize {
@@ -216,10 +240,10 @@ pub fn matmul_rows(x: &[f32], m: usize, k: usize, packed: &[f32], n: usize, out:
     #[cfg(all(target_arch = "wasm32", feature = "threads"))]
     {
         use rayon::prelude::*;
-        let threads = pool_threads();
         // Products under MIN_SPLIT (2^19 multiply-adds, about 0.05 ms) stay whole: waking the
         // pool would cost about what splitting saves. The `tiny` model's (3.2 M to 29 M) split.
-        if threads > 1 && m >= 2 * MR && k > 0 && n > 0 && m * k * n >= MIN_SPLIT {
+        let threads = split_threads(m * k * n);
+        if threads > 1 && m >= 2 * MR {
             let rows = m.div_ceil(threads).next_multiple_of(MR);
             out.par_chunks_mut(rows * n)
                 .zip(x.par_chunks(rows * k))

@@ -196,6 +196,13 @@ impl Attention {
             *cache = Some((k.clone(), v.clone()));
         }
         let scale = 1.0 / (self.head_dim as f64).sqrt();
+        // In the browser, a block of queries (not a decode step's single row) without gradients:
+        // this crate's products, split among threads (`attention`).
+        if cfg!(target_arch = "wasm32") && t > 1 && q.dtype() == DType::F32 && !wants_gradient(&[&q, &k, &v]) {
+            let (y, weights) = crate::attention::attend(&q, &k, &v, scale as f32, mask)?;
+            let y = y.transpose(1, 2)?.reshape((b, t, c))?;
+            return Ok((self.proj.forward(&y)?, weights));
+        }
         let scores = q.matmul(&k.t()?)?; // (b, heads, t, s)
         let weights = crate::kernels::scaled_masked_softmax(&scores, scale as f32, mask)?;
         let y = weights.matmul(&v)?; // (b, heads, t, head_dim)

@@ -259,10 +259,10 @@ fn widen(view: &safetensors::tensor::TensorView<'_>, device: &Device) -> Result<
 /// runs baseline (Liftoff) code, where the value-at-a-time loop was most of the model's build.
 pub fn widen_f16(bytes: &[u8]) -> Vec<f32> {
     let mut out = vec![0f32; bytes.len() / 2];
-    #[allow(unused_mut)]
-    let mut done = 0;
+    #[cfg(not(target_arch = "wasm32"))]
+    let done = 0;
     #[cfg(target_arch = "wasm32")]
-    {
+    let done = {
         use core::arch::wasm32::*;
         let splat = u32x4_splat;
         let widen4 = |h: v128| {
@@ -287,8 +287,8 @@ pub fn widen_f16(bytes: &[u8]) -> Vec<f32> {
                 v128_store(dst.as_mut_ptr().add(4) as *mut v128, widen4(u32x4_extend_high_u16x8(h)));
             }
         }
-        done = out.len() - out.len() % 8;
-    }
+        out.len() - out.len() % 8
+    };
     for (y, b) in out[done..].iter_mut().zip(bytes[2 * done..].chunks_exact(2)) {
         *y = f16_to_f32(u16::from_le_bytes([b[0], b[1]]));
     }

@@ -131,6 +131,15 @@ fn the_simd128_product_matches_candles_matmul() {
     }
 }
 
+#[path = "attention_cases.rs"]
+mod attention_cases;
+
+#[wasm_bindgen_test]
+fn the_browsers_attention_gives_candles_weights_and_output() {
+    let (output, weights) = attention_cases::largest_differences();
+    assert!(output < 1e-4 && weights < 1e-5, "largest differences: output {output}, weights {weights}");
+}
+
 #[wasm_bindgen_test]
 fn in_the_browser_every_f16_widens_to_the_f32_candle_makes_of_it_alone_and_in_bulk() {
     use candle_core::{DType, Device, Tensor};
