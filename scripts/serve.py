@@ -44,7 +44,12 @@ class Handler(http.server.SimpleHTTPRequestHandler):
         # The kernel copies the file to the socket (sendfile), not Python in 64 KB pieces: the
         # page asks for its scripts, the wasm module and the model at once, and the small
         # scripts no longer wait for the interpreter behind the big files.
-        self.connection.sendfile(source)
+        try:
+            self.connection.sendfile(source)
+        except (BrokenPipeError, ConnectionResetError):
+            # The browser went away mid-file (a reload, a closed tab): nothing is lost, and no
+            # traceback is worth printing.
+            self.close_connection = True
 
     def log_message(self, fmt, *args):
         if os.environ.get("VLM_SERVE_QUIET") != "1":
