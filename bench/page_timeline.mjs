@@ -6,7 +6,7 @@
 // and of the worker (start -> end), and the main thread's long tasks. Then the median of every
 // milestone over the runs.
 //
-//   node bench/page_timeline.mjs [--runs 5] [--quiet] [--roots DIR_A,DIR_B] [--trace FILE] [--revisit]
+//   node bench/page_timeline.mjs [--runs 5] [--quiet] [--roots DIR_A,DIR_B] [--trace FILE] [--revisit] [--new-context]
 //
 //   node bench/page_timeline.mjs --drop [--runs 5] [--warmup 2] [--quiet] [--roots DIR_A,DIR_B] [--trace FILE] [--back-to-back]
 //
@@ -20,6 +20,11 @@
 // --back-to-back drops as bench/run.mjs does, the next image as soon as the caption is shown:
 // each timed drop follows an untimed one on the same page at once, so it meets whatever the
 // page and the worker still do after a caption (by default each drop waits 400 ms first).
+//
+// Each run opens the page as bench/run.mjs's page_open_to_ready does, in a tab already open: a
+// new browser context's page shows about:blank for 0.5 s, then navigates to the page.
+// --new-context makes the page the context's first navigation instead (bench/run.mjs's
+// page_open_new_context), which also pays for the driver setting the context up.
 //
 // --revisit times a second visit instead: each run opens the page, waits until it is ready and
 // 3 s more (for the browser to keep the wasm module's compiled code), then opens it again in the
@@ -39,6 +44,7 @@ const RUNS = Number(args.runs ?? 5);
 const ROOTS = (args.roots ? String(args.roots).split(',') : [ROOT]).map((r) => path.resolve(r));
 const QUIET = Boolean(args.quiet);
 const REVISIT = Boolean(args.revisit);
+const NEW_CONTEXT = Boolean(args['new-context']);
 
 
 
@@ -66,6 +72,10 @@ async function openOnce(browser, url, trace) {
   const workers = [];
   page.on('worker', (w) => workers.push(w));
   await page.addInitScript(instrument);
+  if (!REVISIT && !NEW_CONTEXT) {
+    await page.goto('about:blank');
+    await page.waitForTimeout(500);
+  }
   if (REVISIT) {
     await page.goto(url);
     await page.waitForFunction(() => document.getElementById('status')?.dataset.state === 'ready', null, { timeout: 60_000 });

@@ -96,27 +96,40 @@ function candleNative(preset, threads, set) {
 
 /// The real page with the shipped model: navigation to "ready", then a dropped image to its
 /// whole caption, both timed inside the page (performance.now()).
+///
+/// Page open is timed two ways, alternately: page_open_to_ready as a person opens the page, in a
+/// tab that is already open (a new browser context's page shows about:blank and settles for
+/// 0.5 s, then navigates to the page); page_open_new_context with the page as the very first
+/// navigation of a new browser context, which also pays for the context's set-up by the driver
+/// (its renderer, the DevTools session) while the page loads.
 async function realPage(browserHandle, set) {
   const meta = { preset: 'tiny', engine: 'candle-wasm (page, shipped model)', browser: 'chromium', threads: 1 };
   const image = readFileSync(path.join(MODELS, 'scene.png'));
-  const opens = [];
+  const opens = { page_open_to_ready: [], page_open_new_context: [] };
   let context = null;
   let page = null;
   for (let i = 0; i < WARMUP + RUNS; i++) {
-    await context?.close();
-    context = await browserHandle.newContext();
-    page = await context.newPage();
-    await page.addInitScript(() => {
-      new MutationObserver((_, observer) => {
-        const status = document.getElementById('status');
-        if (status?.dataset.state === 'ready' && !window.__readyAt) { window.__readyAt = performance.now(); observer.disconnect(); }
-      }).observe(document, { subtree: true, attributes: true, attributeFilter: ['data-state'], childList: true });
-    });
-    await page.goto(serverUrl);
-    await page.waitForFunction(() => window.__readyAt, null, { timeout: 120_000 });
-    if (i >= WARMUP) opens.push(await page.evaluate(() => window.__readyAt));
+    // The open tab last: its page takes the drops.
+    for (const stage of ['page_open_new_context', 'page_open_to_ready']) {
+      await context?.close();
+      context = await browserHandle.newContext();
+      page = await context.newPage();
+      await page.addInitScript(() => {
+        new MutationObserver((_, observer) => {
+          const status = document.getElementById('status');
+          if (status?.dataset.state === 'ready' && !window.__readyAt) { window.__readyAt = performance.now(); observer.disconnect(); }
+        }).observe(document, { subtree: true, attributes: true, attributeFilter: ['data-state'], childList: true });
+      });
+      if (stage === 'page_open_to_ready') {
+        await page.goto('about:blank');
+        await page.waitForTimeout(500);
+      }
+      await page.goto(serverUrl);
+      await page.waitForFunction(() => window.__readyAt, null, { timeout: 120_000 });
+      if (i >= WARMUP) opens[stage].push(await page.evaluate(() => window.__readyAt));
+    }
   }
-  add({ ...meta, stage: 'page_open_to_ready' }, set, opens);
+  for (const [stage, values] of Object.entries(opens)) add({ ...meta, stage }, set, values);
   const drops = [];
   for (let i = 0; i < WARMUP + RUNS; i++) {
     const { ms, speed } = await page.evaluate(async (data) => {
@@ -172,7 +185,7 @@ async function chromiumDriver() {
 // --- report ----------------------------------------------------------------------------------
 
 const notes = { wasm_memory: {}, cross_origin_isolated: {}, onnx_check: {}, skipped: [] };
-const STAGE_ORDER = ['page_open_to_ready', 'drop_to_caption', 'load', 'load_wasm_module', 'load_thread_pool', 'load_fetch_files', 'load_weights',
+const STAGE_ORDER = ['page_open_to_ready', 'page_open_new_context', 'drop_to_caption', 'load', 'load_wasm_module', 'load_thread_pool', 'load_fetch_files', 'load_weights',
   'load_vision_encoder', 'preprocess', 'vision_encoder', 'projection', 'prefill', 'decode_token_1', 'decode_token_64',
   'decode_per_token', 'image_to_32_tokens'];
 
@@ -229,7 +242,7 @@ function targets(find, meta) {
   const page = (stage) => ms({ preset: 'tiny', stage, engine: 'candle-wasm (page, shipped model)', browser: 'chromium', threads: 1 });
   const open = page('page_open_to_ready');
   const drop = page('drop_to_caption');
-  lines.push(row('`tiny`: page open to model ready <= 500 ms (the real page, Chromium)', open ? `${fmt(open)} ms` : '', open ? open <= 500 : undefined));
+  lines.push(row('`tiny`: page open to model ready <= 500 ms (the real page, Chromium, opened in a tab already open)', open ? `${fmt(open)} ms` : '', open ? open <= 500 : undefined));
   lines.push(row('`tiny`: image dropped to full caption <= 150 ms (the real page, Chromium)', drop ? `${fmt(drop)} ms` : '', drop ? drop <= 150 : undefined));
   const w = meta.wasm;
   lines.push(row('release wasm <= 3 MB (1 MB gzipped)', `${(w.total / 1e6).toFixed(2)} MB (${(w.gzip / 1e6).toFixed(2)} MB)`, w.total <= 3e6 && w.gzip <= 1e6));
@@ -280,6 +293,7 @@ function markdown(recs, meta) {
     : `- candle wasm ran single-threaded only (pkg-threads/ not built): its "most threads" figure is its 1-thread figure. The page's most threads: navigator.hardwareConcurrency = ${meta.max_threads}.`);
   lines.push(`- onnxruntime-web runs the \`seed\` vision encoder only (bench/export_onnx.py, the same weights as candle's): ${Object.entries(notes.onnx_check).map(([k, v]) => `${k}: largest difference from candle's features ${v.max_abs_diff_vs_candle.toExponential(2)} (features up to ${v.max_abs_feature.toFixed(2)}), cross-origin isolated ${v.cross_origin_isolated}`).join('; ') || 'not run'}.`);
   lines.push(`- Models: each preset with weights drawn from seed 0 (f16 file, byte-level tokenizer, context ${meta.max_seq_len} so that 64 tokens fit after the 21-token prompt). Load = fetch, compile and instantiate the wasm module + fetch the three files + build the model (f16 -> f32), each in a fresh worker; natively, read the files + build.`);
+  lines.push('- The real page: page_open_to_ready opens it in a tab that is already open (about:blank, settled for 0.5 s), as a person does; page_open_new_context makes it the first navigation of a new browser context, so it also pays for the driver setting that context up (how this benchmark timed page open until 2026-12-02). Both from the page\'s navigation start to its status turning "ready". drop_to_caption: in the open tab, each image dropped as soon as the last caption is shown.');
   lines.push(`- Stages: preprocess = ${meta.image} RGBA -> 224 x 224 normalised tensor; vision_encoder keeps every layer's attention, as the page does; prefill = 196 image tokens + 21 prompt tokens; decode_token_k = token k sampled and fed back (196 + 21 + k - 1 cached positions); image_to_32_tokens = preprocess + vision + projection + prefill + 31 decode steps.`);
   const mb = (n) => `${(n / 1e6).toFixed(2)} MB`;
   const w = meta.wasm;
