@@ -7,8 +7,8 @@
 //! each of 4 input rows: a 4 x 8 tile of the output stays in 8 vector registers for a whole run
 //! over k (the register blocking of GotoBLAS and BLIS). Built with relaxed SIMD (the threaded
 //! build), panels are 12 columns and tiles 3 x 12, each step one fused multiply-add. k is cut
-//! into blocks of 256 so that a panel's block (8 or 12 KB) stays in L1 while every row of x
-//! passes over it.
+//! into blocks of 512 so that a panel's block (16 or 24 KB) stays in L1 while every row of x
+//! passes over it (blocks of 256 made twice as many passes over the output, 1024 spilled L1).
 //!
 //! Natively the same blocking runs with plain arrays: it is what the tests check, while native
 //! inference keeps candle's matmul (AVX2 and FMA, two threads).
@@ -26,7 +26,7 @@ pub const NR: usize = 4 * VECS;
 /// 1 broadcast value fit in the 16 vector registers V8 has on x86-64.
 const MR: usize = if cfg!(target_feature = "relaxed-simd") { 3 } else { 4 };
 /// Depth of one pass over k.
-const KC: usize = 256;
+const KC: usize = 512;
 
 /// W (n, k), row-major, as panels of `NR` output columns: panel p holds, for each kk in 0..k,
 /// W[p * NR + j][kk] for j in 0..NR, zeros past row n.

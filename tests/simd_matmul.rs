@@ -12,7 +12,7 @@ fn random(rng: &mut Rng, n: usize) -> Vec<f32> {
 #[test]
 fn the_packed_product_is_x_times_w_transposed_for_every_tail() {
     let mut rng = Rng::new(3);
-    // Rows not a multiple of 4, columns not a multiple of 8, depths across the 256 block.
+    // Rows not a multiple of 4, columns not a multiple of 8, depths across the 512 block.
     for (m, k, n) in [(1, 1, 1), (1, 5, 3), (3, 256, 8), (7, 300, 19), (13, 520, 33), (196, 64, 40)] {
         let (x, w) = (random(&mut rng, m * k), random(&mut rng, n * k));
         let mut out = vec![f32::NAN; m * n];
