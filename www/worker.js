@@ -104,6 +104,7 @@ async function load(id, { preset, seed, files: chosen }) {
   if (model) model.free();
   model = next;
   lastFeatures = null;
+  warm = false;
   return {
     config: JSON.parse(model.configJson()),
     counts: model.parameterCounts(),
@@ -148,9 +149,38 @@ async function imageToRgba(file, name) {
   return { rgba, width: w, height: h };
 }
 
+// V8 compiles each wasm function on its first call, then optimises the ones that run hot: the
+// first image after a model is built would pay for both. Right after the build (a small model's:
+// a large one's own first run dwarfs the compiling), one run on a grey image does it instead,
+// stage by stage, giving way as soon as a real run waits. Nothing of it reaches the page.
+const WARM_UP_MAX_PARAMETERS = 20e6;
+let warm = false;
+async function warmUp() {
+  const counts = model?.parameterCounts();
+  if (warm || !counts || counts.vision_encoder + counts.projector + counts.llm > WARM_UP_MAX_PARAMETERS) return;
+  await pool;
+  const built = model;
+  const grey = new Uint8Array(64 * 64 * 4).fill(128);
+  const stages = [
+    () => model.preprocessRgba(grey, 64, 64),
+    () => model.encode(),
+    () => model.project(),
+    () => model.prefill('caption', 'describe the image', 0, 0, 0, 4),
+    () => { while (model.nextToken() !== null); },
+  ];
+  for (const stage of stages) {
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    if (runsWaiting > 0 || model !== built) return;
+    stage();
+  }
+  warm = true;
+  mark('vlm:warmed-up');
+}
+
 async function run(id, { image, task, text, options }) {
   if (!model) throw new Error('the model is not loaded yet');
   await pool;
+  warm = true;
   const time = (fn) => { const t0 = performance.now(); const r = fn(); return [r, performance.now() - t0]; };
 
   const t0 = performance.now();
@@ -208,7 +238,15 @@ async function run(id, { image, task, text, options }) {
 async function handle(data) {
   const { id, type } = data;
   try {
-    if (type === 'load') post({ type: 'loaded', id, ...(await load(id, data)) });
+    if (type === 'load') {
+      post({ type: 'loaded', id, ...(await load(id, data)) });
+      // Behind whatever the page sent meanwhile. If it fails, the first run is only slower; if
+      // the module trapped, the page replaces this worker as after a run.
+      queue = queue.then(() => warmUp().catch((e) => {
+        if (e instanceof WebAssembly.RuntimeError) post({ type: 'error', message: `the model stopped with an internal error (${describe(e)})`, fatal: true });
+        else console.warn(`the warm-up run failed, so the first image runs cold: ${describe(e)}`);
+      }));
+    }
     else if (type === 'run') {
       runsWaiting -= 1;
       await run(id, data);

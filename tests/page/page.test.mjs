@@ -172,6 +172,40 @@ test('"new scene" draws a ShapesWorld scene in wasm and runs the model on it', a
   assert.deepEqual(consoleErrors, []);
 });
 
+test('once the model is built, its worker runs it once on its own, and nothing of that run reaches the page', async () => {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  const workers = [];
+  page.on('worker', (w) => workers.push(w));
+  const consoleErrors = [];
+  page.on('pageerror', (e) => consoleErrors.push(String(e)));
+  page.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(m.text()); });
+  await page.goto(server.url);
+  await page.waitForSelector('[data-testid="status"][data-state="ready"]', { timeout: 120_000 });
+  const worker = workers.find((w) => new URL(w.url()).pathname.endsWith('/www/worker.js'));
+  assert.ok(worker, 'the model\'s worker');
+  // The warm-up run (a grey image through every stage, 4 tokens) ends with this mark.
+  await worker.evaluate(() => new Promise((resolve, reject) => {
+    const started = performance.now();
+    const poll = () => {
+      if (performance.getEntriesByName('vlm:warmed-up').length) resolve();
+      else if (performance.now() - started > 60_000) reject(new Error('no warm-up run within 60 s'));
+      else setTimeout(poll, 50);
+    };
+    poll();
+  }));
+  assert.equal(await page.locator('#generated-tokens > button').count(), 0);
+  assert.equal(await page.locator('#output').textContent(), '');
+  assert.equal(await page.locator('[data-testid="error"]').isHidden(), true);
+  assert.equal(await page.locator('[data-testid="status"]').getAttribute('data-state'), 'ready');
+  // The first image after it is answered as ever.
+  await dropFile(page, 'scene.png', 'image/png', PNG);
+  await waitForRun(page);
+  assert.ok(await page.locator('#generated-tokens > button').count() > 0);
+  assert.deepEqual(consoleErrors, []);
+  await context.close();
+});
+
 test('cross-origin isolated, the page runs the threaded build, and answers as the one-thread build does', async () => {
   // The same page served without COOP/COEP is not isolated and must run pkg/ on one thread.
   const single = await serve(ROOT, { isolated: false });
