@@ -6,6 +6,13 @@ export const args = Object.fromEntries(process.argv.slice(2).reduce((pairs, a, i
   return pairs;
 }, []));
 
+/// A tab that is already open, as a person's is when they open the page: `page` shows
+/// about:blank and settles for 0.5 s (bench/run.mjs's page_open_to_ready).
+export async function settledBlankTab(page) {
+  await page.goto('about:blank');
+  await page.waitForTimeout(500);
+}
+
 /// The median of the defined values of `xs`; undefined if there are none.
 export function median(xs) {
   const s = xs.filter((x) => x !== undefined).sort((a, b) => a - b);

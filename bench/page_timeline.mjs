@@ -38,7 +38,7 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { ROOT, launch, serve } from '../tests/page/helpers.mjs';
-import { args, median } from './cli.mjs';
+import { args, median, settledBlankTab } from './cli.mjs';
 
 const RUNS = Number(args.runs ?? 5);
 const ROOTS = (args.roots ? String(args.roots).split(',') : [ROOT]).map((r) => path.resolve(r));
@@ -72,10 +72,7 @@ async function openOnce(browser, url, trace) {
   const workers = [];
   page.on('worker', (w) => workers.push(w));
   await page.addInitScript(instrument);
-  if (!REVISIT && !NEW_CONTEXT) {
-    await page.goto('about:blank');
-    await page.waitForTimeout(500);
-  }
+  if (!REVISIT && !NEW_CONTEXT) await settledBlankTab(page);
   if (REVISIT) {
     await page.goto(url);
     await page.waitForFunction(() => document.getElementById('status')?.dataset.state === 'ready', null, { timeout: 60_000 });

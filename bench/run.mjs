@@ -18,7 +18,7 @@ import { gzipSync } from 'node:zlib';
 import os from 'node:os';
 import path from 'node:path';
 import { ROOT, serve, launch } from '../tests/page/helpers.mjs';
-import { args, median } from './cli.mjs';
+import { args, median, settledBlankTab } from './cli.mjs';
 import { firefox } from './firefox.mjs';
 import { wasmSize } from './wasm_size.mjs';
 
@@ -120,10 +120,7 @@ async function realPage(browserHandle, set) {
           if (status?.dataset.state === 'ready' && !window.__readyAt) { window.__readyAt = performance.now(); observer.disconnect(); }
         }).observe(document, { subtree: true, attributes: true, attributeFilter: ['data-state'], childList: true });
       });
-      if (stage === 'page_open_to_ready') {
-        await page.goto('about:blank');
-        await page.waitForTimeout(500);
-      }
+      if (stage === 'page_open_to_ready') await settledBlankTab(page);
       await page.goto(serverUrl);
       await page.waitForFunction(() => window.__readyAt, null, { timeout: 120_000 });
       if (i >= WARMUP) opens[stage].push(await page.evaluate(() => window.__readyAt));

@@ -8,7 +8,7 @@
 const channel = new MessageChannel();
 const turns = [];
 channel.port1.onmessage = () => turns.shift()?.();
-const nextTurn = () => new Promise((resolve) => { turns.push(resolve); channel.port2.postMessage(null); });
+export const nextTurn = () => new Promise((resolve) => { turns.push(resolve); channel.port2.postMessage(null); });
 // Power iterations per slice (a `tiny` feature matrix: about 0.2 ms each).
 const SLICE = 4;
 

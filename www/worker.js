@@ -4,7 +4,7 @@
 // after the answer: nothing runs between the image and its caption that the caption does not
 // need.
 
-import { pcaColours } from './pca.js';
+import { pcaColours, nextTurn } from './pca.js';
 import { checkImage, formatName, MAX_PIXELS, WASM_FORMATS } from './image-header.js';
 import { fetchShipped, pickModelFiles, nameFiles } from './model-files.js';
 import { poolSize, startPool as startThreadPool } from './thread-pool.js';
@@ -162,14 +162,14 @@ async function warmUp() {
   const built = model;
   const grey = new Uint8Array(64 * 64 * 4).fill(128);
   const stages = [
-    () => model.preprocessRgba(grey, 64, 64),
-    () => model.encode(),
-    () => model.project(),
-    () => model.prefill('caption', 'describe the image', 0, 0, 0, 4),
-    () => { while (model.nextToken() !== null); },
+    () => built.preprocessRgba(grey, 64, 64),
+    () => built.encode(),
+    () => built.project(),
+    () => built.prefill('caption', 'describe the image', 0, 0, 0, 4),
+    () => { while (built.nextToken() !== null); },
   ];
   for (const stage of stages) {
-    await new Promise((resolve) => setTimeout(resolve, 0));
+    await nextTurn();
     if (runsWaiting > 0 || model !== built) return;
     stage();
   }
