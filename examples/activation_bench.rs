@@ -3,7 +3,7 @@
 //!     cargo run --release --example activation_bench
 use std::hint::black_box;
 use std::time::Instant;
-use vlm_explainer::fast_math;
+use vlm_explainer::ops::fast_math;
 
 fn time(f: impl Fn(f32) -> f32, x: &[f32], out: &mut [f32]) -> f64 {
     let start = Instant::now();

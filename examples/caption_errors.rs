@@ -7,13 +7,13 @@
 //!     cargo run --release --features cli --example caption_errors -- runs/NAME [stage] [scenes] [en|zh]
 use candle_core::{DType, Result};
 use candle_nn::VarBuilder;
-use vlm_explainer::batch::pixels;
-use vlm_explainer::evaluate::{answer, HELD_OUT_START};
-use vlm_explainer::generate::Generator;
-use vlm_explainer::pipeline::run::Run;
-use vlm_explainer::prompt::Task;
+use vlm_explainer::train::batch::pixels;
+use vlm_explainer::train::evaluate::{answer, HELD_OUT_START};
+use vlm_explainer::infer::generate::Generator;
+use vlm_explainer::train::pipeline::run::Run;
+use vlm_explainer::text::prompt::Task;
 use vlm_explainer::shapes_world::{caption_prompt, parse_caption, Lang, Object, Scene};
-use vlm_explainer::vlm::Vlm;
+use vlm_explainer::model::vlm::Vlm;
 
 type Attribute = (&'static str, fn(&Object, &Object) -> bool);
 

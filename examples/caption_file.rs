@@ -2,9 +2,9 @@
 //! each answer token by token: what the model makes of any picture, natively.
 //!     cargo run --release --example caption_file -- MODEL_DIR IMAGE...
 use candle_core::Result;
-use vlm_explainer::preprocess::PreparedImage;
-use vlm_explainer::prompt::Task;
-use vlm_explainer::sampling::SamplingOptions;
+use vlm_explainer::model::preprocess::PreparedImage;
+use vlm_explainer::text::prompt::Task;
+use vlm_explainer::infer::sampling::SamplingOptions;
 use vlm_explainer::shapes_world::{caption_prompt, Lang};
 use vlm_explainer::Explainer;
 

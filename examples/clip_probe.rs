@@ -2,11 +2,11 @@
 //!     cargo run --release --features cli --example clip_probe -- runs/NAME
 use candle_core::Tensor;
 use candle_nn::VarBuilder;
-use vlm_explainer::batch::{pixels, TextBatch};
-use vlm_explainer::clip::{appearance_phrases, l2_normalize, object_regions, phrase_features, ClipHeads};
-use vlm_explainer::pipeline::run::Run;
+use vlm_explainer::train::batch::{pixels, TextBatch};
+use vlm_explainer::train::clip::{appearance_phrases, l2_normalize, object_regions, phrase_features, ClipHeads};
+use vlm_explainer::train::pipeline::run::Run;
 use vlm_explainer::shapes_world::{Lang, Sample, Scene};
-use vlm_explainer::vlm::Vlm;
+use vlm_explainer::model::vlm::Vlm;
 
 fn stats(name: &str, e: &Tensor) -> candle_core::Result<()> {
     let sims: Vec<Vec<f32>> = e.matmul(&e.t()?)?.to_vec2()?;

@@ -4,9 +4,9 @@
 //!     cargo run --release --features cli --example copy_probe -- runs/NAME [steps] [len]
 use candle_core::{Result, Tensor};
 use candle_nn::Optimizer;
-use vlm_explainer::pipeline::run::Run;
-use vlm_explainer::sampling::Rng;
-use vlm_explainer::training::{Part, PartlyFrozen};
+use vlm_explainer::train::pipeline::run::Run;
+use vlm_explainer::infer::sampling::Rng;
+use vlm_explainer::train::freeze::{Part, PartlyFrozen};
 
 fn main() -> Result<()> {
     let mut args = std::env::args().skip(1);

@@ -19,13 +19,13 @@
 //!   patches of another object (chance if features stay local).
 use candle_core::{DType, Result, Tensor, D};
 use candle_nn::{Optimizer, VarBuilder, VarMap};
-use vlm_explainer::batch::pixels;
-use vlm_explainer::clip::object_regions;
-use vlm_explainer::generate::Generator;
-use vlm_explainer::pipeline::run::Run;
-use vlm_explainer::projector::with_neighbours;
+use vlm_explainer::train::batch::pixels;
+use vlm_explainer::train::clip::object_regions;
+use vlm_explainer::infer::generate::Generator;
+use vlm_explainer::train::pipeline::run::Run;
+use vlm_explainer::model::projector::with_neighbours;
 use vlm_explainer::shapes_world::{Object, Scene, Shape, Size};
-use vlm_explainer::vlm::Vlm;
+use vlm_explainer::model::vlm::Vlm;
 
 /// Pooled features (objects, D_v) of every object of `scenes`, and the objects.
 fn regions(run: &Run, vlm: &Vlm, scenes: &[Scene], read: &str) -> Result<(Tensor, Vec<Object>)> {

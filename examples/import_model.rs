@@ -5,8 +5,8 @@
 //! With `3x3`, a plain `mlp2x_gelu` projector becomes an `mlp2x_gelu_3x3` that computes exactly
 //! what it computed: its first layer's columns for the 8 neighbours start at 0.
 use candle_core::{Device, Result, Tensor};
-use vlm_explainer::config::Config;
-use vlm_explainer::pipeline::run::Run;
+use vlm_explainer::model::config::Config;
+use vlm_explainer::train::pipeline::run::Run;
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -28,7 +28,7 @@ fn main() -> Result<()> {
     std::fs::write(run_dir.join("config.json"), serde_json::to_string_pretty(&value).map_err(candle_core::Error::wrap)?)?;
     let run = Run::open(run_dir)?;
     let bytes = std::fs::read(model.join("model.safetensors"))?;
-    let mut tensors = vlm_explainer::weights::load_tensors(&shipped, bytes, &Device::Cpu)?;
+    let mut tensors = vlm_explainer::model::weights::load_tensors(&shipped, bytes, &Device::Cpu)?;
     if widen {
         // (D_t, D_v) -> (D_t, 9 D_v): the patch itself is the 5th of the 9, its neighbours read 0.
         let fc1 = &tensors["projector.fc1.weight"];

@@ -15,8 +15,9 @@ use std::path::Path;
 
 use candle_core::{DType, Device};
 use image::{Rgb, RgbImage};
-use vlm_explainer::tokenizer::TextTokenizer;
-use vlm_explainer::{weights, Config};
+use vlm_explainer::train::init;
+use vlm_explainer::text::tokenizer::TextTokenizer;
+use vlm_explainer::{model::weights, Config};
 
 fn main() -> candle_core::Result<()> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
@@ -40,7 +41,7 @@ fn main() -> candle_core::Result<()> {
 fn write_model_and_image(dir: &Path) -> candle_core::Result<()> {
     let tokenizer = TextTokenizer::byte_level()?;
     let config = Config::micro(tokenizer.vocab_size());
-    let (_, varmap) = weights::seeded(&config, 42, &Device::Cpu)?;
+    let (_, varmap) = init::seeded(&config, 42, &Device::Cpu)?;
     fs::write(dir.join("model.safetensors"), weights::to_safetensors(&varmap, DType::F16)?)?;
     fs::write(dir.join("config.json"), config.to_json())?;
     fs::write(dir.join("tokenizer.json"), tokenizer.to_json()?)?;

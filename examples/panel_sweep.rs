@@ -7,7 +7,7 @@
 //! of each scene's questions with its captions.
 //!     cargo run --release --example panel_sweep -- www/model BATCH LR STEPS [POOL] [EVERY] [SCENES]
 use candle_core::Result;
-use vlm_explainer::projector_training::{ProjectorTrainer, TrainOptions};
+use vlm_explainer::train::projector_trainer::{ProjectorTrainer, TrainOptions};
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();

@@ -3,14 +3,14 @@
 //! the shapes the scene has and the shapes it lacks. Equal averages: the model never read X.
 //!     cargo run --release --features cli --example presence_probe -- MODEL_DIR|runs/NAME [scenes]
 use candle_core::{Device, Result};
-use vlm_explainer::batch::pixels;
-use vlm_explainer::config::Config;
-use vlm_explainer::evaluate::HELD_OUT_START;
-use vlm_explainer::generate::Generator;
-use vlm_explainer::prompt::{prompt_ids, Task};
-use vlm_explainer::sampling::SamplingOptions;
+use vlm_explainer::train::batch::pixels;
+use vlm_explainer::model::config::Config;
+use vlm_explainer::train::evaluate::HELD_OUT_START;
+use vlm_explainer::infer::generate::Generator;
+use vlm_explainer::text::prompt::{prompt_ids, Task};
+use vlm_explainer::infer::sampling::SamplingOptions;
 use vlm_explainer::shapes_world::{Lang, Scene};
-use vlm_explainer::tokenizer::TextTokenizer;
+use vlm_explainer::text::tokenizer::TextTokenizer;
 
 fn main() -> Result<()> {
     let mut args = std::env::args().skip(1);
@@ -21,11 +21,11 @@ fn main() -> Result<()> {
     let tokenizer = TextTokenizer::from_json(&read("tokenizer.json"))?;
     // A run's folder holds stage_d.safetensors; a model folder, model.safetensors.
     let vlm = if dir.join("stage_d.safetensors").exists() {
-        let run = vlm_explainer::pipeline::run::Run::open(&dir)?;
+        let run = vlm_explainer::train::pipeline::run::Run::open(&dir)?;
         let varmap = run.varmap(Some("d"))?;
-        vlm_explainer::vlm::Vlm::new(&config, candle_nn::VarBuilder::from_varmap(&varmap, candle_core::DType::F32, &Device::Cpu))?
+        vlm_explainer::model::vlm::Vlm::new(&config, candle_nn::VarBuilder::from_varmap(&varmap, candle_core::DType::F32, &Device::Cpu))?
     } else {
-        vlm_explainer::weights::load(&config, read("model.safetensors"), &Device::Cpu)?
+        vlm_explainer::model::weights::load(&config, read("model.safetensors"), &Device::Cpu)?
     };
     for lang in Lang::ALL {
         let (mut present, mut absent) = (Vec::new(), Vec::new());

@@ -6,15 +6,15 @@
 //! answers. Retrieval by the named shape would put much more on the asked object than on others.
 //!     cargo run --release --features cli --example qa_attention -- MODEL_DIR|runs/NAME [scenes]
 use candle_core::{Device, Result};
-use vlm_explainer::batch::pixels;
-use vlm_explainer::clip::patches_under;
-use vlm_explainer::config::Config;
-use vlm_explainer::evaluate::{answer, HELD_OUT_START};
-use vlm_explainer::generate::Generator;
-use vlm_explainer::prompt::{prompt_ids, Task};
-use vlm_explainer::sampling::SamplingOptions;
+use vlm_explainer::train::batch::pixels;
+use vlm_explainer::train::clip::patches_under;
+use vlm_explainer::model::config::Config;
+use vlm_explainer::train::evaluate::{answer, HELD_OUT_START};
+use vlm_explainer::infer::generate::Generator;
+use vlm_explainer::text::prompt::{prompt_ids, Task};
+use vlm_explainer::infer::sampling::SamplingOptions;
 use vlm_explainer::shapes_world::{Lang, Scene};
-use vlm_explainer::tokenizer::TextTokenizer;
+use vlm_explainer::text::tokenizer::TextTokenizer;
 
 #[derive(Default)]
 struct Tally {
@@ -33,11 +33,11 @@ fn main() -> Result<()> {
     let config = Config::from_json(&String::from_utf8_lossy(&read("config.json")))?;
     let tokenizer = TextTokenizer::from_json(&read("tokenizer.json"))?;
     let vlm = if dir.join("stage_d.safetensors").exists() {
-        let run = vlm_explainer::pipeline::run::Run::open(&dir)?;
+        let run = vlm_explainer::train::pipeline::run::Run::open(&dir)?;
         let varmap = run.varmap(Some("d"))?;
-        vlm_explainer::vlm::Vlm::new(&config, candle_nn::VarBuilder::from_varmap(&varmap, candle_core::DType::F32, &Device::Cpu))?
+        vlm_explainer::model::vlm::Vlm::new(&config, candle_nn::VarBuilder::from_varmap(&varmap, candle_core::DType::F32, &Device::Cpu))?
     } else {
-        vlm_explainer::weights::load(&config, read("model.safetensors"), &Device::Cpu)?
+        vlm_explainer::model::weights::load(&config, read("model.safetensors"), &Device::Cpu)?
     };
     let grid = config.patch_grid();
     let (layers, n) = (vlm.llm.layers(), vlm.num_image_tokens());

@@ -4,13 +4,13 @@
 //!     cargo run --release --features cli --example qa_by_kind -- runs/NAME [scenes]
 use candle_core::{DType, Result};
 use candle_nn::VarBuilder;
-use vlm_explainer::batch::pixels;
-use vlm_explainer::evaluate::{answer, HELD_OUT_START};
-use vlm_explainer::generate::Generator;
-use vlm_explainer::pipeline::run::Run;
-use vlm_explainer::prompt::Task;
+use vlm_explainer::train::batch::pixels;
+use vlm_explainer::train::evaluate::{answer, HELD_OUT_START};
+use vlm_explainer::infer::generate::Generator;
+use vlm_explainer::train::pipeline::run::Run;
+use vlm_explainer::text::prompt::Task;
 use vlm_explainer::shapes_world::{Lang, Scene};
-use vlm_explainer::vlm::Vlm;
+use vlm_explainer::model::vlm::Vlm;
 
 fn kind(q: &str) -> &'static str {
     match () {

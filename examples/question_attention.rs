@@ -3,13 +3,13 @@
 //! per layer and head, averaged over held-out scenes.
 //!     cargo run --release --features cli --example question_attention -- MODEL_DIR "QUESTION" [scenes]
 use candle_core::{Device, Result, Tensor};
-use vlm_explainer::batch::pixels;
-use vlm_explainer::config::Config;
-use vlm_explainer::evaluate::HELD_OUT_START;
-use vlm_explainer::generate::Generator;
-use vlm_explainer::prompt::{prompt_ids, Task};
+use vlm_explainer::train::batch::pixels;
+use vlm_explainer::model::config::Config;
+use vlm_explainer::train::evaluate::HELD_OUT_START;
+use vlm_explainer::infer::generate::Generator;
+use vlm_explainer::text::prompt::{prompt_ids, Task};
 use vlm_explainer::shapes_world::Scene;
-use vlm_explainer::tokenizer::TextTokenizer;
+use vlm_explainer::text::tokenizer::TextTokenizer;
 
 fn main() -> Result<()> {
     let mut args = std::env::args().skip(1);
@@ -19,7 +19,7 @@ fn main() -> Result<()> {
     let read = |n: &str| std::fs::read(dir.join(n)).expect("model file");
     let config = Config::from_json(&String::from_utf8_lossy(&read("config.json")))?;
     let tokenizer = TextTokenizer::from_json(&read("tokenizer.json"))?;
-    let vlm = vlm_explainer::weights::load(&config, read("model.safetensors"), &Device::Cpu)?;
+    let vlm = vlm_explainer::model::weights::load(&config, read("model.safetensors"), &Device::Cpu)?;
     let ids = prompt_ids(&tokenizer, Task::Question, &question)?;
     let t = ids.len();
     let pieces: Vec<String> = ids.iter().map(|&i| tokenizer.piece(i)).collect();

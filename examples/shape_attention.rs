@@ -8,15 +8,15 @@
 //!     cargo run --release --features cli --example shape_attention -- runs/NAME [stage] [scenes]
 use candle_core::{DType, Result};
 use candle_nn::VarBuilder;
-use vlm_explainer::batch::pixels;
-use vlm_explainer::clip::patches_under;
-use vlm_explainer::evaluate::HELD_OUT_START;
-use vlm_explainer::generate::Generator;
-use vlm_explainer::pipeline::run::Run;
-use vlm_explainer::prompt::{prompt_ids, Task};
-use vlm_explainer::sampling::SamplingOptions;
+use vlm_explainer::train::batch::pixels;
+use vlm_explainer::train::clip::patches_under;
+use vlm_explainer::train::evaluate::HELD_OUT_START;
+use vlm_explainer::infer::generate::Generator;
+use vlm_explainer::train::pipeline::run::Run;
+use vlm_explainer::text::prompt::{prompt_ids, Task};
+use vlm_explainer::infer::sampling::SamplingOptions;
 use vlm_explainer::shapes_world::{caption_prompt, parse_caption, Lang, Scene, Shape};
-use vlm_explainer::vlm::Vlm;
+use vlm_explainer::model::vlm::Vlm;
 
 /// Sums over shape words: per layer, the share of image attention on the object's patches.
 #[derive(Default)]

@@ -17,7 +17,7 @@ use std::time::Instant;
 
 use candle_core::Result;
 use serde_json::json;
-use vlm_explainer::evaluate::HELD_OUT_START;
+use vlm_explainer::train::evaluate::HELD_OUT_START;
 use vlm_explainer::shapes_world::Scene;
 use vlm_explainer::{bench, Explainer};
 

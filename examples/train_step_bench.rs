@@ -8,10 +8,11 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{Optimizer, VarBuilder, VarMap};
-use vlm_explainer::config::Config;
-use vlm_explainer::training::{adamw, train_step, Part, PartlyFrozen};
-use vlm_explainer::vlm::Vlm;
-use vlm_explainer::weights;
+use vlm_explainer::train::init;
+use vlm_explainer::model::config::Config;
+use vlm_explainer::train::freeze::{adamw, Part, PartlyFrozen};
+use vlm_explainer::train::step::train_step;
+use vlm_explainer::model::vlm::Vlm;
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.partial_cmp(b).unwrap());
@@ -26,7 +27,7 @@ fn main() -> candle_core::Result<()> {
     let config = Config::tiny(512);
     let varmap = VarMap::new();
     Vlm::new(&config, VarBuilder::from_varmap(&varmap, DType::F32, &dev))?;
-    weights::init_seeded(&varmap, 0)?;
+    init::init_seeded(&varmap, 0)?;
     let t = 40;
     let ids = Tensor::rand(0f32, 500f32, (batch, t), &dev)?.to_dtype(DType::U32)?;
     let mask = Tensor::ones((batch, t), DType::F32, &dev)?;

@@ -13,8 +13,8 @@ log() { echo "[bench] $*"; }
 scripts/setup.sh --test
 export PATH="$HOME/.cargo/bin:$PATH"
 
-log "release wasm (pkg/) and the native stage_bench"
-scripts/build.sh
+log "release wasm (pkg/, with the bench entry) and the native stage_bench"
+VLM_FEATURES=bench scripts/build.sh
 cargo build --release --example stage_bench
 native="${CARGO_TARGET_DIR:-target}/release/examples/stage_bench"
 "$native" write-models bench/out/models

@@ -4,7 +4,8 @@
 #   pkg-threads/  threads (wasm-bindgen-rayon): nightly Rust, std rebuilt with atomics; the page
 #                 uses it where it is cross-origin isolated (scripts/serve.py's headers).
 # If the threaded build fails, pkg-threads/ is removed and the page runs on one thread, unless
-# VLM_REQUIRE_THREADS=1 (the test command), where it is an error.
+# VLM_REQUIRE_THREADS=1 (the test command), where it is an error. VLM_FEATURES=bench adds the
+# speed benchmark's entry (scripts/bench.sh); the page's module does not carry it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
@@ -25,7 +26,8 @@ export CARGO_PROFILE_RELEASE_LTO=fat CARGO_PROFILE_RELEASE_CODEGEN_UNITS=1
 # thread, `tiny` and `seed`) found every stage within the noise of the -O3 build.
 SIZE=(--config 'profile.release.package.candle-core.opt-level="s"')
 
-wasm-pack build --target web --release --no-pack --out-dir pkg -- "${SIZE[@]}"
+FEATURES=(); [ -n "${VLM_FEATURES:-}" ] && FEATURES=(--features "$VLM_FEATURES")
+wasm-pack build --target web --release --no-pack --out-dir pkg -- "${FEATURES[@]}" "${SIZE[@]}"
 size pkg
 
 # RUSTFLAGS replaces .cargo/config.toml's flags for the target, so they are all here. The memory
@@ -35,7 +37,7 @@ size pkg
 threaded() {
   RUSTFLAGS='--cfg getrandom_backend="wasm_js" -C target-feature=+atomics,+bulk-memory,+mutable-globals,+simd128,+relaxed-simd -C link-arg=--max-memory=4294967296' \
     rustup run nightly wasm-pack build --target web --release --no-pack --out-dir pkg-threads \
-    -- --features threads -Z build-std=panic_abort,std "${SIZE[@]}"
+    -- --features "threads${VLM_FEATURES:+,$VLM_FEATURES}" -Z build-std=panic_abort,std "${SIZE[@]}"
 }
 if threaded; then
   size pkg-threads

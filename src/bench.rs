@@ -8,14 +8,15 @@
 use candle_core::{DType, Device, Result};
 use serde::Serialize;
 
-use crate::config::Config;
-use crate::generate::Generator;
-use crate::preprocess::PreparedImage;
-use crate::prompt::{prompt_ids, Task};
-use crate::sampling::SamplingOptions;
-use crate::tokenizer::TextTokenizer;
-use crate::vlm::Vlm;
-use crate::weights;
+use crate::train::init;
+use crate::model::config::Config;
+use crate::infer::generate::Generator;
+use crate::model::preprocess::PreparedImage;
+use crate::text::prompt::{prompt_ids, Task};
+use crate::infer::sampling::SamplingOptions;
+use crate::text::tokenizer::TextTokenizer;
+use crate::model::vlm::Vlm;
+use crate::model::weights;
 
 /// Tokens decoded per run: the issue asks for the cost of tokens 1..64 with the KV cache.
 pub const DECODE_TOKENS: usize = 64;
@@ -67,7 +68,7 @@ pub fn config(preset: &str) -> Result<Config> {
 pub fn model_files(preset: &str, seed: u64) -> Result<ModelFiles> {
     let tokenizer = TextTokenizer::byte_level()?;
     let config = config(preset)?;
-    let (_, varmap) = weights::seeded(&config, seed, &Device::Cpu)?;
+    let (_, varmap) = init::seeded(&config, seed, &Device::Cpu)?;
     Ok(ModelFiles {
         config_json: config.to_json(),
         weights: weights::to_safetensors(&varmap, DType::F16)?,

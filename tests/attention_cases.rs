@@ -3,8 +3,8 @@
 //! run, with and without a causal mask, tails of the packed panels included.
 
 use candle_core::{Device, Tensor};
-use vlm_explainer::attention::attend;
-use vlm_explainer::kernels::scaled_masked_softmax;
+use vlm_explainer::ops::attention::attend;
+use vlm_explainer::ops::kernels::scaled_masked_softmax;
 
 /// Largest differences (output, weights) between `attend` and candle over every case.
 pub fn largest_differences() -> (f32, f32) {

@@ -12,10 +12,10 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use candle_core::{DType, Device, Tensor};
-use vlm_explainer::preprocess::PreparedImage;
-use vlm_explainer::prompt::{prompt_ids, Task};
-use vlm_explainer::sampling::SamplingOptions;
-use vlm_explainer::tokenizer::TextTokenizer;
+use vlm_explainer::model::preprocess::PreparedImage;
+use vlm_explainer::text::prompt::{prompt_ids, Task};
+use vlm_explainer::infer::sampling::SamplingOptions;
+use vlm_explainer::text::tokenizer::TextTokenizer;
 use vlm_explainer::Explainer;
 
 const FILES: &fixture::Files<'static> = &files::FILES;

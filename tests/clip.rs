@@ -3,10 +3,10 @@
 //! appearance table, and the standardisation in front of the projections.
 
 use candle_core::{Device, Tensor};
-use vlm_explainer::clip::{appearance_index, appearance_phrases, appearances, kept_patches, object_regions, standardize};
-use vlm_explainer::explainer::Explainer;
-use vlm_explainer::sampling::Rng;
-use vlm_explainer::patch_grid::PatchGrid;
+use vlm_explainer::train::clip::{appearance_index, appearance_phrases, appearances, kept_patches, object_regions, standardize};
+use vlm_explainer::infer::explainer::Explainer;
+use vlm_explainer::infer::sampling::Rng;
+use vlm_explainer::model::patch_grid::PatchGrid;
 use vlm_explainer::shapes_world::{Lang, Scene, Size};
 
 #[test]

@@ -8,16 +8,18 @@ mod files;
 
 use candle_core::{DType, Device, Module, Tensor, D};
 use candle_nn::VarMap;
-use vlm_explainer::config::{ParameterCounts, ProjectorKind};
-use vlm_explainer::projector::{with_neighbours, Projector};
-use vlm_explainer::generate::Generator;
-use vlm_explainer::patch_grid::PatchGrid;
-use vlm_explainer::preprocess::{PreparedImage, CLIP_MEAN, CLIP_STD};
-use vlm_explainer::prompt::{prompt_ids, Task};
-use vlm_explainer::sampling::SamplingOptions;
-use vlm_explainer::tokenizer::TextTokenizer;
-use vlm_explainer::training::{train_step, Part, PartlyFrozen};
-use vlm_explainer::{weights, Config, Explainer};
+use vlm_explainer::train::init;
+use vlm_explainer::model::config::{ParameterCounts, ProjectorKind};
+use vlm_explainer::model::projector::{with_neighbours, Projector};
+use vlm_explainer::infer::generate::Generator;
+use vlm_explainer::model::patch_grid::PatchGrid;
+use vlm_explainer::model::preprocess::{PreparedImage, CLIP_MEAN, CLIP_STD};
+use vlm_explainer::text::prompt::{prompt_ids, Task};
+use vlm_explainer::infer::sampling::SamplingOptions;
+use vlm_explainer::text::tokenizer::TextTokenizer;
+use vlm_explainer::train::freeze::{Part, PartlyFrozen};
+use vlm_explainer::train::step::train_step;
+use vlm_explainer::{model::weights, Config, Explainer};
 
 const CPU: Device = Device::Cpu;
 
@@ -65,7 +67,7 @@ fn every_stage_has_the_lessons_shape_for_both_presets() {
 #[test]
 fn projector_maps_196x768_to_196x512_and_with_20_text_tokens_the_llm_gets_216x512() {
     let config = Config::seed(tokenizer().vocab_size());
-    let (vlm, _) = weights::seeded(&config, 0, &CPU).unwrap();
+    let (vlm, _) = init::seeded(&config, 0, &CPU).unwrap();
     let patch_features = Tensor::randn(0f32, 1.0, (1, 196, 768), &CPU).unwrap();
     let image_tokens = vlm.project(&patch_features).unwrap();
     assert_eq!(image_tokens.dims(), [1, 196, 512]);
@@ -87,7 +89,7 @@ fn parameter_counts_match_the_weights_made() {
     let mut tiny_3x3 = Config::tiny(263);
     tiny_3x3.projector.kind = ProjectorKind::Mlp2xGelu3x3;
     for config in [Config::micro(263), Config::tiny(263), tiny_3x3] {
-        let (_, varmap) = weights::seeded(&config, 0, &CPU).unwrap();
+        let (_, varmap) = init::seeded(&config, 0, &CPU).unwrap();
         let mut made = ParameterCounts { vision_encoder: 0, projector: 0, llm: 0 };
         for (name, var) in varmap.data().lock().unwrap().iter() {
             match Part::of(name).unwrap() {
@@ -160,9 +162,9 @@ fn a_seeded_3x3_projector_starts_as_the_plain_mlp() {
     let mut config = Config::micro(263);
     config.projector.kind = ProjectorKind::Mlp2xGelu3x3;
     let varmap = VarMap::new();
-    vlm_explainer::vlm::Vlm::new(&config, candle_nn::VarBuilder::from_varmap(&varmap, DType::F32, &CPU)).unwrap();
-    weights::init_seeded(&varmap, 7).unwrap();
-    weights::zero_projector_neighbours(&varmap, &config).unwrap();
+    vlm_explainer::model::vlm::Vlm::new(&config, candle_nn::VarBuilder::from_varmap(&varmap, DType::F32, &CPU)).unwrap();
+    init::init_seeded(&varmap, 7).unwrap();
+    init::zero_projector_neighbours(&varmap, &config).unwrap();
     let fc1 = varmap.data().lock().unwrap()["projector.fc1.weight"].as_tensor().clone();
     let dv = config.vision.width;
     for slot in 0..9 {
@@ -256,7 +258,7 @@ fn same_seed_same_output_other_seed_other_output() {
 
 #[test]
 fn the_loss_is_computed_on_text_positions_only() {
-    let (vlm, _) = weights::seeded(&Config::micro(263), 4, &CPU).unwrap();
+    let (vlm, _) = init::seeded(&Config::micro(263), 4, &CPU).unwrap();
     let image_tokens = (Tensor::randn(0f32, 1.0, (2, 196, 32), &CPU).unwrap() * 0.1).unwrap();
     let text_ids = Tensor::new(&[[256u32, 260, 10, 20, 30, 40], [256, 261, 50, 60, 70, 257]], &CPU).unwrap();
     let mask = Tensor::new(&[[0f32, 0., 0., 1., 1., 1.], [0., 0., 1., 1., 1., 0.]], &CPU).unwrap();
@@ -294,7 +296,7 @@ fn with_vision_encoder_and_llm_frozen_gradients_reach_the_projector_only() {
     let config = Config::micro(263);
     let varmap = VarMap::new();
     let model = PartlyFrozen::new(&config, &varmap, &[Part::Projector], &CPU).unwrap();
-    weights::init_seeded(&varmap, 8).unwrap();
+    init::init_seeded(&varmap, 8).unwrap();
     let pixels = test_card().to_tensor(&CPU).unwrap();
     let features = model.vlm.encode_image(&pixels, false).unwrap().patch_features;
     let text_ids = Tensor::new(&[[256u32, 260, 10, 20, 30, 257]], &CPU).unwrap();
@@ -322,7 +324,7 @@ fn training_the_projector_lowers_the_loss_and_leaves_frozen_weights_bit_identica
     let config = Config::micro(263);
     let varmap = VarMap::new();
     let model = PartlyFrozen::new(&config, &varmap, &[Part::Projector], &CPU).unwrap();
-    weights::init_seeded(&varmap, 8).unwrap();
+    init::init_seeded(&varmap, 8).unwrap();
     let snapshot = |frozen: bool| -> Vec<(String, Vec<f32>)> {
         let data = varmap.data().lock().unwrap();
         let mut v: Vec<_> = data
@@ -421,7 +423,7 @@ fn a_mismatched_tokenizer_or_config_is_refused_with_the_field_named() {
 #[test]
 fn f16_weights_round_trip_through_safetensors() {
     let config = Config::micro(263);
-    let (vlm, varmap) = weights::seeded(&config, 2, &CPU).unwrap();
+    let (vlm, varmap) = init::seeded(&config, 2, &CPU).unwrap();
     let loaded = weights::load(&config, weights::to_safetensors(&varmap, DType::F16).unwrap(), &CPU).unwrap();
     let features = Tensor::randn(0f32, 1.0, (1, 196, 32), &CPU).unwrap();
     let (a, b) = (vlm.projector.forward(&features).unwrap(), loaded.projector.forward(&features).unwrap());
@@ -446,9 +448,9 @@ fn native_pipeline_matches_the_recorded_fixture() {
 
 #[test]
 fn packed_turns_learn_exactly_what_each_turn_learns_alone() {
-    use vlm_explainer::batch::{PackedBatch, TextBatch};
+    use vlm_explainer::train::batch::{PackedBatch, TextBatch};
     use vlm_explainer::shapes_world::Sample;
-    let (vlm, _) = weights::seeded(&Config::micro(263), 5, &CPU).unwrap();
+    let (vlm, _) = init::seeded(&Config::micro(263), 5, &CPU).unwrap();
     let tok = tokenizer();
     let image_tokens = (Tensor::randn(0f32, 1.0, (1, 196, 32), &CPU).unwrap() * 0.1).unwrap();
     let a = Sample { prompt_task: Task::Question, prompt: "where is it?".into(), answer: "top left".into(), about: vec![] };
@@ -470,7 +472,7 @@ fn packed_turns_learn_exactly_what_each_turn_learns_alone() {
     // Without the mask the second turn would read the first: the loss would differ.
     let packed = PackedBatch::new(&tok, &[vec![&a, &b]], 196, context, &CPU).unwrap();
     let s = packed.positions.dim(1).unwrap();
-    let causal = vlm_explainer::transformer::causal_mask(s, 0, &CPU).unwrap().reshape((1, 1, s, s)).unwrap();
+    let causal = vlm_explainer::model::transformer::causal_mask(s, 0, &CPU).unwrap().reshape((1, 1, s, s)).unwrap();
     let input = vlm.llm_input(&image_tokens, &packed.ids).unwrap();
     let hidden = vlm.llm.forward_packed(&input, &packed.positions, &causal).unwrap();
     let unmasked = vlm.llm.forward_packed(&input, &packed.positions, &packed.mask).unwrap();
@@ -484,7 +486,7 @@ fn packed_turns_learn_exactly_what_each_turn_learns_alone() {
 #[test]
 fn a_frozen_weight_product_matches_candles_and_backpropagates_to_the_input_only() {
     use candle_core::Var;
-    use vlm_explainer::kernels;
+    use vlm_explainer::ops::kernels;
     let max_diff = |a: &Tensor, b: &Tensor| -> f32 {
         (a - b).unwrap().abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_scalar().unwrap()
     };
@@ -495,7 +497,7 @@ fn a_frozen_weight_product_matches_candles_and_backpropagates_to_the_input_only(
     // Through candle's matmul, and through the browser's packed products (run natively here).
     let pack = |m: &Tensor| {
         let (n, k) = m.dims2().unwrap();
-        std::sync::Arc::new(vlm_explainer::simd_matmul::pack(&m.flatten_all().unwrap().to_vec1::<f32>().unwrap(), n, k))
+        std::sync::Arc::new(vlm_explainer::ops::simd_matmul::pack(&m.flatten_all().unwrap().to_vec1::<f32>().unwrap(), n, k))
     };
     let packed = Some((pack(&w), pack(&w.t().unwrap().contiguous().unwrap())));
     for b in [None, Some(&bias)] {
@@ -522,7 +524,7 @@ fn a_frozen_weight_product_matches_candles_and_backpropagates_to_the_input_only(
 #[test]
 fn the_fused_attention_softmax_matches_scale_mask_softmax_in_value_and_gradient() {
     use candle_core::Var;
-    use vlm_explainer::kernels;
+    use vlm_explainer::ops::kernels;
     let max_diff = |a: &Tensor, b: &Tensor| -> f32 {
         (a - b).unwrap().abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_scalar().unwrap()
     };
@@ -530,7 +532,7 @@ fn the_fused_attention_softmax_matches_scale_mask_softmax_in_value_and_gradient(
     let x = Var::from_tensor(&Tensor::randn(0f32, 3.0, (b, h, t, t), &CPU).unwrap()).unwrap();
     let r = Tensor::randn(0f32, 1.0, (b, h, t, t), &CPU).unwrap();
     // A causal mask (t, s), and one per row (b, 1, t, s) as packed batches use.
-    let causal = vlm_explainer::transformer::causal_mask(t, 0, &CPU).unwrap();
+    let causal = vlm_explainer::model::transformer::causal_mask(t, 0, &CPU).unwrap();
     let per_row: Vec<f32> = (0..b * t * t).map(|i| if i % 5 == 0 { 0.0 } else { f32::NEG_INFINITY }).collect();
     let per_row = Tensor::from_vec(per_row, (b, 1, t, t), &CPU).unwrap();
     for (what, mask) in [("no mask", None), ("causal", Some(&causal)), ("per row", Some(&per_row))] {
@@ -554,7 +556,7 @@ fn the_fused_attention_softmax_matches_scale_mask_softmax_in_value_and_gradient(
 #[test]
 fn training_kernels_match_the_composed_ops_in_value_and_gradient() {
     use candle_core::Var;
-    use vlm_explainer::kernels;
+    use vlm_explainer::ops::kernels;
     let max_diff = |a: &Tensor, b: &Tensor| -> f32 {
         (a - b).unwrap().abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_scalar().unwrap()
     };

@@ -1,5 +1,5 @@
 //! The vectorisable exp and tanh against f64's, over the ranges the kernels see.
-use vlm_explainer::fast_math;
+use vlm_explainer::ops::fast_math;
 
 fn samples(lo: f32, hi: f32, n: usize) -> impl Iterator<Item = f32> {
     (0..=n).map(move |i| lo + (hi - lo) * i as f32 / n as f32)
@@ -55,7 +55,7 @@ fn erf_matches_f64_to_6e7_absolute() {
 fn gelu_erf_kernel_matches_candles() -> candle_core::Result<()> {
     let xs: Vec<f32> = samples(-10.0, 10.0, 100_000).collect();
     let x = candle_core::Tensor::new(xs.as_slice(), &candle_core::Device::Cpu)?;
-    let ours = vlm_explainer::kernels::gelu_erf(&x)?.to_vec1::<f32>()?;
+    let ours = vlm_explainer::ops::kernels::gelu_erf(&x)?.to_vec1::<f32>()?;
     let candle = x.gelu_erf()?.to_vec1::<f32>()?;
     for ((a, b), v) in ours.iter().zip(&candle).zip(&xs) {
         assert!((a - b).abs() <= 5e-7 * v.abs().max(1.0), "gelu_erf({v}): {a} against candle's {b}");

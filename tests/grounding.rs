@@ -4,12 +4,13 @@
 //! attention there.
 
 use candle_core::{Device, Tensor};
-use vlm_explainer::batch::PackedBatch;
-use vlm_explainer::clip::patches_under;
-use vlm_explainer::grounding::{Grounding, HEAD};
+use vlm_explainer::train::batch::PackedBatch;
+use vlm_explainer::train::clip::patches_under;
+use vlm_explainer::train::grounding::{Grounding, HEAD};
 use vlm_explainer::shapes_world::{Lang, Sample, Scene};
-use vlm_explainer::tokenizer::TextTokenizer;
-use vlm_explainer::training::{train_step_grounded, Part, PartlyFrozen};
+use vlm_explainer::text::tokenizer::TextTokenizer;
+use vlm_explainer::train::freeze::{Part, PartlyFrozen};
+use vlm_explainer::train::step::train_step_grounded;
 use vlm_explainer::Config;
 
 const CPU: Device = Device::Cpu;

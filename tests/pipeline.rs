@@ -8,12 +8,12 @@ use std::path::Path;
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
-use vlm_explainer::batch::pixels;
-use vlm_explainer::pipeline::run::Run;
-use vlm_explainer::pipeline::stages::{self, StageOptions};
+use vlm_explainer::train::batch::pixels;
+use vlm_explainer::train::pipeline::run::Run;
+use vlm_explainer::train::pipeline::stages::{self, StageOptions};
 use vlm_explainer::shapes_world::Scene;
-use vlm_explainer::tokenizer_train::{shapes_world_corpus, train_bpe};
-use vlm_explainer::vlm::Vlm;
+use vlm_explainer::train::tokenizer_train::{shapes_world_corpus, train_bpe};
+use vlm_explainer::model::vlm::Vlm;
 use vlm_explainer::Config;
 
 fn losses(dir: &Path, stage: &str) -> Vec<f32> {

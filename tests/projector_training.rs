@@ -6,14 +6,14 @@
 use std::collections::HashMap;
 
 use candle_core::{DType, Device, Tensor};
-use vlm_explainer::config::ProjectorKind;
-use vlm_explainer::explainer::Explainer;
-use vlm_explainer::preprocess::PreparedImage;
-use vlm_explainer::projector_training::{ProjectorTrainer, TrainOptions, LR_RANGE, MAX_BATCH};
-use vlm_explainer::prompt::Task;
-use vlm_explainer::sampling::SamplingOptions;
-use vlm_explainer::tokenizer::TextTokenizer;
-use vlm_explainer::training::Part;
+use vlm_explainer::model::config::ProjectorKind;
+use vlm_explainer::infer::explainer::Explainer;
+use vlm_explainer::model::preprocess::PreparedImage;
+use vlm_explainer::train::projector_trainer::{ProjectorTrainer, TrainOptions, LR_RANGE, MAX_BATCH};
+use vlm_explainer::text::prompt::Task;
+use vlm_explainer::infer::sampling::SamplingOptions;
+use vlm_explainer::text::tokenizer::TextTokenizer;
+use vlm_explainer::train::freeze::Part;
 use vlm_explainer::Config;
 
 const WEIGHTS: &[u8] = include_bytes!("fixtures/model.safetensors");
@@ -139,7 +139,7 @@ fn a_downloaded_projector_loads_back_exactly_with_its_kind() {
     assert_eq!(other.options().kind, ProjectorKind::Mlp2xGelu);
     assert_eq!(bits(&other.tensors()), bits(&t.tensors()));
     let (a, b) = (t.evaluate().unwrap(), other.evaluate().unwrap());
-    let said = |r: &vlm_explainer::projector_training::EvalReport| r.captions.iter().map(|c| c.en.clone()).collect::<Vec<_>>();
+    let said = |r: &vlm_explainer::train::projector_trainer::EvalReport| r.captions.iter().map(|c| c.en.clone()).collect::<Vec<_>>();
     assert_eq!(said(&a), said(&b));
 
     let err = other.load_projector(WEIGHTS).unwrap_err().to_string();

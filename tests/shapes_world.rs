@@ -4,12 +4,12 @@
 
 use std::collections::HashSet;
 
-use vlm_explainer::prompt::Task;
+use vlm_explainer::text::prompt::Task;
 use vlm_explainer::shapes_world::{
     caption_prompt, parse_caption, Background, Cell, Colour, Lang, Object, Sample, Scene, Shape, Size, IMAGE_SIZE,
 };
-use vlm_explainer::tokenizer::{TextTokenizer, SPECIAL_TOKENS};
-use vlm_explainer::tokenizer_train::{shapes_world_corpus, train_bpe};
+use vlm_explainer::text::tokenizer::{TextTokenizer, SPECIAL_TOKENS};
+use vlm_explainer::train::tokenizer_train::{shapes_world_corpus, train_bpe};
 
 const SEEDS: std::ops::Range<u64> = 0..2000;
 
@@ -294,7 +294,7 @@ fn train_bpe_refuses_a_vocab_smaller_than_the_bytes_and_specials() {
 
 #[test]
 fn a_training_row_holds_both_captions_then_the_questions_asked_of_the_scene() {
-    use vlm_explainer::sampling::Rng;
+    use vlm_explainer::infer::sampling::Rng;
     let scene = Scene::generate(11);
     let asked: Vec<Sample> = [Lang::En, Lang::Zh].into_iter().flat_map(|l| scene.samples(l).into_iter().skip(1)).collect();
     let mut rng = Rng::new(5);

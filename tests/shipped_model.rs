@@ -7,11 +7,11 @@ use std::fs;
 use std::path::Path;
 
 use candle_core::Device;
-use vlm_explainer::evaluate::{evaluate, LangScores, HELD_OUT_START};
+use vlm_explainer::train::evaluate::{evaluate, LangScores, HELD_OUT_START};
 use vlm_explainer::shapes_world::Scene;
 use vlm_explainer::shapes_world::Lang;
-use vlm_explainer::tokenizer::TextTokenizer;
-use vlm_explainer::{weights, Config};
+use vlm_explainer::text::tokenizer::TextTokenizer;
+use vlm_explainer::{model::weights, Config};
 
 const SCENES: usize = 100;
 

@@ -2,8 +2,8 @@
 //! and packing run with plain arrays, and must give x W^T for every shape, tails included.
 //! `tests/web.rs` checks the simd128 kernel itself in Chrome and Firefox.
 
-use vlm_explainer::sampling::Rng;
-use vlm_explainer::simd_matmul::{matmul_packed, pack};
+use vlm_explainer::infer::sampling::Rng;
+use vlm_explainer::ops::simd_matmul::{matmul_packed, pack};
 
 fn random(rng: &mut Rng, n: usize) -> Vec<f32> {
     (0..n).map(|_| rng.uniform() as f32 * 2.0 - 1.0).collect()

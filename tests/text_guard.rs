@@ -6,11 +6,11 @@
 use std::fs;
 use std::path::Path;
 
-use vlm_explainer::preprocess::PreparedImage;
-use vlm_explainer::prompt::Task;
-use vlm_explainer::sampling::SamplingOptions;
-use vlm_explainer::text_guard::{Script, TextGuard};
-use vlm_explainer::tokenizer::TextTokenizer;
+use vlm_explainer::model::preprocess::PreparedImage;
+use vlm_explainer::text::prompt::Task;
+use vlm_explainer::infer::sampling::SamplingOptions;
+use vlm_explainer::infer::text_guard::{Script, TextGuard};
+use vlm_explainer::text::tokenizer::TextTokenizer;
 use vlm_explainer::Explainer;
 
 fn allowed(guard: &TextGuard, vocab: usize) -> Vec<u32> {
@@ -46,7 +46,7 @@ fn masking_removes_exactly_the_tokens_not_allowed_and_reports_their_probability(
     let vocab = tok.vocab_size();
     let guard = TextGuard::new(&tok, "describe the image");
     let mut logits: Vec<f32> = (0..vocab).map(|i| ((i * 37 % 11) as f32) * 0.3).collect();
-    let probs = vlm_explainer::sampling::probabilities(&logits);
+    let probs = vlm_explainer::infer::sampling::probabilities(&logits);
     let want: f32 = (0..vocab).filter(|&i| !guard.allows(i as u32)).map(|i| probs[i]).sum();
     let set_aside = guard.mask(&mut logits);
     assert!((set_aside - want).abs() < 1e-5 && set_aside > 0.3, "set aside {set_aside}, expected {want}");

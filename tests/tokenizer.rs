@@ -3,8 +3,8 @@
 //! the test fixture's and the untrained byte-level one.
 #![cfg(not(target_arch = "wasm32"))]
 
-use vlm_explainer::tokenizer::{pretokenize, TextTokenizer};
-use vlm_explainer::tokenizer_train::shapes_world_corpus;
+use vlm_explainer::text::tokenizer::{pretokenize, TextTokenizer};
+use vlm_explainer::train::tokenizer_train::shapes_world_corpus;
 
 fn shipped_json() -> Vec<u8> {
     std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/www/model/tokenizer.json")).unwrap()

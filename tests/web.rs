@@ -68,7 +68,7 @@ fn in_the_browser_too_special_token_spellings_stay_text_and_bad_files_are_named(
 
 #[wasm_bindgen_test]
 fn training_in_the_browser_lowers_the_loss_and_the_projector_round_trips() {
-    use vlm_explainer::wasm_training::ProjectorTrainer;
+    use vlm_explainer::wasm::training::ProjectorTrainer;
     let f = &files::FILES;
     let number = |v: &JsValue, key: &str| Reflect::get(v, &key.into()).unwrap().as_f64().unwrap();
     // The fixture's LLM is random (its logits nearly uniform whatever it reads), so the LLM
@@ -92,7 +92,7 @@ fn training_in_the_browser_lowers_the_loss_and_the_projector_round_trips() {
 
 #[wasm_bindgen_test]
 fn the_explainer_runs_a_projector_from_the_training_panel_and_goes_back_to_its_own() {
-    use vlm_explainer::wasm_training::ProjectorTrainer;
+    use vlm_explainer::wasm::training::ProjectorTrainer;
     let f = &files::FILES;
     let values = |v: JsValue| js_sys::Float32Array::new(&Reflect::get(&v, &"data".into()).unwrap()).to_vec();
     let kind = |m: &VlmExplainer| m.config_json().contains("\"linear\"");
@@ -118,7 +118,7 @@ fn the_explainer_runs_a_projector_from_the_training_panel_and_goes_back_to_its_o
 #[wasm_bindgen_test]
 fn the_simd128_product_matches_candles_matmul() {
     use candle_core::{Device, Tensor};
-    use vlm_explainer::simd_matmul::{linear_packed, pack};
+    use vlm_explainer::ops::simd_matmul::{linear_packed, pack};
     // The seed ViT's qkv (768 -> 2304) on 196 rows, a decode step's single row, and odd tails.
     for (m, k, n) in [(196, 768, 2304), (1, 512, 512), (5, 300, 19)] {
         let x = Tensor::randn(0f32, 1.0, (m, k), &Device::Cpu).unwrap();
@@ -147,10 +147,10 @@ fn in_the_browser_every_f16_widens_to_the_f32_candle_makes_of_it_alone_and_in_bu
     let halves = Tensor::from_raw_buffer(&bits, DType::F16, &[1 << 16], &Device::Cpu).unwrap();
     let want: Vec<f32> = halves.to_dtype(DType::F32).unwrap().to_vec1().unwrap();
     for (h, want) in (0..=u16::MAX).zip(&want) {
-        assert_eq!(vlm_explainer::weights::f16_to_f32(h).to_bits(), want.to_bits(), "f16 bits {h:#06x}");
+        assert_eq!(vlm_explainer::model::weights::f16_to_f32(h).to_bits(), want.to_bits(), "f16 bits {h:#06x}");
     }
     // The simd128 path, 8 at a time, and its scalar tail (3 values past a multiple of 8).
-    let widened = vlm_explainer::weights::widen_f16(&bits[6..]);
+    let widened = vlm_explainer::model::weights::widen_f16(&bits[6..]);
     assert_eq!(widened.len(), (1 << 16) - 3);
     for (h, (got, want)) in (3..=u16::MAX).zip(widened.iter().zip(&want[3..])) {
         assert_eq!(got.to_bits(), want.to_bits(), "widen_f16, f16 bits {h:#06x}");

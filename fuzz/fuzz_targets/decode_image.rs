@@ -4,7 +4,7 @@
 
 use candle_core::Device;
 use libfuzzer_sys::fuzz_target;
-use vlm_explainer::preprocess::PreparedImage;
+use vlm_explainer::model::preprocess::PreparedImage;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(image) = PreparedImage::from_encoded(data, 224) {

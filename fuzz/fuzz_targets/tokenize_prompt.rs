@@ -5,8 +5,8 @@
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use vlm_explainer::prompt::{prompt_ids, Task};
-use vlm_explainer::tokenizer::TextTokenizer;
+use vlm_explainer::text::prompt::{prompt_ids, Task};
+use vlm_explainer::text::tokenizer::TextTokenizer;
 
 fn tokenizer() -> &'static TextTokenizer {
     static TOKENIZER: OnceLock<TextTokenizer> = OnceLock::new();

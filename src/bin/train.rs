@@ -12,5 +12,5 @@ const MI_OPTION_PURGE_DELAY: std::ffi::c_int = 15;
 
 fn main() {
     unsafe { mi_option_set(MI_OPTION_PURGE_DELAY, -1) };
-    vlm_explainer::pipeline::main();
+    vlm_explainer::train::pipeline::main();
 }

@@ -9,7 +9,7 @@ use tiny_skia::{
 };
 
 use super::scene::{Background, Rgb, Scene, Shape, IMAGE_SIZE};
-use crate::sampling::Rng;
+use crate::infer::sampling::Rng;
 
 /// Most a noise tile's channel moves away from the base tint: enough to see, far too little to
 /// reach any object colour.

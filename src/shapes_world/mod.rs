@@ -18,8 +18,8 @@ pub use scene::{
 };
 pub use text::{caption_prompt, parse_caption, Lang};
 
-use crate::preprocess::PreparedImage;
-use crate::prompt::Task;
+use crate::model::preprocess::PreparedImage;
+use crate::text::prompt::Task;
 
 /// One training example: the prompt the LLM reads after the image tokens, and the answer it
 /// should write.
@@ -65,7 +65,7 @@ impl Scene {
     /// The turns one image teaches in one training step (each turn sees only the image and
     /// itself): its caption in both languages, then `questions` of its questions drawn at random,
     /// each in a random language (stage d; stage c and the training panel's default take none).
-    pub fn turns(&self, questions: usize, rng: &mut crate::sampling::Rng) -> Vec<Sample> {
+    pub fn turns(&self, questions: usize, rng: &mut crate::infer::sampling::Rng) -> Vec<Sample> {
         let mut turns: Vec<Sample> = Lang::ALL.iter().map(|&lang| self.samples(lang).swap_remove(0)).collect();
         for _ in 0..questions {
             let mut all = self.samples(random_lang(rng));
@@ -77,6 +77,6 @@ impl Scene {
 }
 
 /// English or Chinese, evenly.
-pub fn random_lang(rng: &mut crate::sampling::Rng) -> Lang {
+pub fn random_lang(rng: &mut crate::infer::sampling::Rng) -> Lang {
     if rng.next_u64() % 2 == 0 { Lang::En } else { Lang::Zh }
 }

@@ -2,7 +2,7 @@
 //! Everything is drawn from one `Rng` seeded by the scene's seed, so a seed names a scene on every
 //! platform.
 
-use crate::sampling::Rng;
+use crate::infer::sampling::Rng;
 
 /// Side of the rendered image, in pixels: the model's input size.
 pub const IMAGE_SIZE: usize = 224;

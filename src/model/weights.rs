@@ -1,0 +1,234 @@
+//! Where a model's weights come from and go: safetensors bytes in (f32, f16 or bf16 stored, each
+//! tensor checked against config.json), safetensors bytes out. Seeded initialisation is
+//! `train::init`.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+
+use candle_core::safetensors::{BufferedSafetensors, Load};
+use candle_core::{bail, DType, Device, Error, Result, Shape, Tensor};
+use candle_nn::var_builder::SimpleBackend;
+use candle_nn::{VarBuilder, VarMap};
+use safetensors::{Dtype, SafeTensorError, SafeTensors};
+
+use crate::model::config::Config;
+use crate::model::vlm::Vlm;
+
+/// A model from safetensors bytes. Tensors may be stored as f32, f16 or bf16; they are widened to
+/// f32 once, here. Every tensor is checked against `config` before it is read, and every error
+/// names the file and the tensor: a cut-short file, a tensor of another dtype, a missing tensor,
+/// a shape that disagrees with config.json, or tensors the config does not use.
+pub fn load(config: &Config, weights: Vec<u8>, device: &Device) -> Result<Vlm> {
+    if let Err(e) = SafeTensors::read_metadata(&weights) {
+        return Err(file_error(&weights, e));
+    }
+    let file = BufferedSafetensors::new(weights).map_err(|e| Error::Msg(format!("{FILE}: {e}")))?;
+    let names: Vec<String> = file.tensors().into_iter().map(|(name, _)| name).collect();
+    let used = Arc::new(Mutex::new(HashSet::new()));
+    let backend = CheckedWeights { file, used: used.clone() };
+    let vlm = Vlm::new(config, VarBuilder::from_backend(Box::new(backend), DType::F32, device.clone()))?;
+    let used = used.lock().expect("the set of read tensors is never poisoned");
+    let mut unused: Vec<&String> = names.iter().filter(|n| !used.contains(*n)).collect();
+    if !unused.is_empty() {
+        unused.sort();
+        let shown: Vec<String> = unused.iter().take(3).map(|n| format!("`{n}`")).collect();
+        bail!(
+            "{FILE} has {} tensor(s) the model of config.json does not use ({}{}): the two files come from different models",
+            unused.len(),
+            shown.join(", "),
+            if unused.len() > 3 { ", ..." } else { "" }
+        );
+    }
+    Ok(vlm)
+}
+
+/// The weights of a model file as named f32 tensors, each checked against `config` as `load`
+/// checks it: the starting point of training in the browser.
+pub fn load_tensors(config: &Config, weights: Vec<u8>, device: &Device) -> Result<HashMap<String, Tensor>> {
+    load(config, weights.clone(), device)?;
+    candle_core::safetensors::load_buffer(&weights, device)?
+        .into_iter()
+        .map(|(name, t)| Ok((name, t.to_dtype(DType::F32)?)))
+        .collect()
+}
+
+const FILE: &str = "model.safetensors";
+
+/// A readable account of a safetensors file that does not parse.
+fn file_error(bytes: &[u8], e: SafeTensorError) -> Error {
+    use SafeTensorError::*;
+    let len = bytes.len();
+    let declared = bytes.get(..8).map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")));
+    let why = match e {
+        HeaderTooSmall => format!("is {len} bytes long, too short to be a safetensors file"),
+        InvalidHeaderLength | HeaderTooLarge => match declared {
+            Some(n) if n <= 100_000_000 && n > len as u64 => format!(
+                "is cut short: its header alone needs {n} bytes and the file has {len} (the download or copy did not finish)"
+            ),
+            _ => "is not a safetensors file (its first 8 bytes are not a header length)".into(),
+        },
+        InvalidHeader(_) | InvalidHeaderDeserialization(_) | JsonError(_) => {
+            format!("is not a safetensors file (its header is not valid JSON: {e})")
+        }
+        MetadataIncompleteBuffer => match data_bytes_declared(bytes) {
+            Some(need) if need > have_data(bytes) => format!(
+                "is cut short: its header lists {need} bytes of tensor data and the file holds {} (the download or copy did not finish)",
+                have_data(bytes)
+            ),
+            Some(need) => format!(
+                "has {} bytes after the last tensor its header lists ({need} bytes of tensor data)",
+                have_data(bytes) - need
+            ),
+            None => format!("has a header that does not match its data ({e})"),
+        },
+        InvalidOffset(name) => format!("lists a byte range for tensor `{name}` that overlaps or leaves a gap"),
+        other => format!("is damaged: {other}"),
+    };
+    Error::Msg(format!("{FILE} {why}: choose the model.safetensors that came with config.json"))
+}
+
+fn have_data(bytes: &[u8]) -> u64 {
+    let header = bytes.get(..8).map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes"))).unwrap_or(0);
+    (bytes.len() as u64).saturating_sub(8).saturating_sub(header)
+}
+
+/// The end of the last tensor's byte range, as the header declares it.
+fn data_bytes_declared(bytes: &[u8]) -> Option<u64> {
+    let n = u64::from_le_bytes(bytes.get(..8)?.try_into().ok()?) as usize;
+    let header: serde_json::Value = serde_json::from_slice(bytes.get(8..8usize.checked_add(n)?)?).ok()?;
+    header
+        .as_object()?
+        .iter()
+        .filter(|(k, _)| k.as_str() != "__metadata__")
+        .filter_map(|(_, v)| v.get("data_offsets")?.get(1)?.as_u64())
+        .max()
+}
+
+/// Reads tensors for `Vlm::new`, checking each one's dtype and shape before converting it, and
+/// remembering which were read.
+struct CheckedWeights {
+    file: BufferedSafetensors,
+    used: Arc<Mutex<HashSet<String>>>,
+}
+
+impl SimpleBackend for CheckedWeights {
+    fn get(&self, shape: Shape, name: &str, _: candle_nn::Init, dtype: DType, device: &Device) -> Result<Tensor> {
+        let view = self.file.get(name).map_err(|_| {
+            Error::Msg(format!(
+                "{FILE} has no tensor `{name}`, which the model of config.json needs: the two files come from different models"
+            ))
+        })?;
+        if !matches!(view.dtype(), Dtype::F32 | Dtype::F16 | Dtype::BF16) {
+            bail!("{FILE}: tensor `{name}` is stored as {:?}; weights must be F32, F16 or BF16: save the model again with floating-point weights", view.dtype());
+        }
+        if view.shape() != shape.dims() {
+            bail!(
+                "{FILE}: tensor `{name}` has shape {:?}, but config.json's sizes make it {:?}: the two files come from different models",
+                view.shape(),
+                shape.dims()
+            );
+        }
+        let tensor = if dtype == DType::F32 { widen(&view, device)? } else { view.load(device)?.to_dtype(dtype)? };
+        self.used.lock().expect("the set of read tensors is never poisoned").insert(name.to_string());
+        Ok(tensor)
+    }
+
+    fn get_unchecked(&self, name: &str, dtype: DType, device: &Device) -> Result<Tensor> {
+        let view = self.file.get(name).map_err(|_| Error::Msg(format!("{FILE} has no tensor `{name}`")))?;
+        self.get(Shape::from_dims(view.shape()), name, candle_nn::Init::Const(0.0), dtype, device)
+    }
+
+    fn contains_tensor(&self, name: &str) -> bool {
+        self.file.get(name).is_ok()
+    }
+}
+
+/// A stored f32, f16 or bf16 tensor as f32, converted straight from the file's bytes in one pass
+/// (candle's `load` + `to_dtype` copies the f16 values first, then widens each through `half`'s
+/// branching conversion: most of a model's load time in the browser).
+fn widen(view: &safetensors::tensor::TensorView<'_>, device: &Device) -> Result<Tensor> {
+    let bytes = view.data();
+    let halves = || bytes.chunks_exact(2).map(|b| u16::from_le_bytes([b[0], b[1]]));
+    let values: Vec<f32> = match view.dtype() {
+        Dtype::F32 => bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect(),
+        Dtype::F16 => widen_f16(bytes),
+        Dtype::BF16 => halves().map(|h| f32::from_bits((h as u32) << 16)).collect(),
+        other => bail!("{FILE}: cannot widen a tensor stored as {other:?}"),
+    };
+    Tensor::from_vec(values, view.shape(), device)
+}
+
+/// Little-endian f16 bytes as f32s, each as `f16_to_f32` gives it. In the browser, 8 at a time
+/// with simd128: the page builds its model right after the module is compiled, while V8 still
+/// runs baseline (Liftoff) code, where the value-at-a-time loop was most of the model's build.
+pub fn widen_f16(bytes: &[u8]) -> Vec<f32> {
+    let mut out = vec![0f32; bytes.len() / 2];
+    #[cfg(not(target_arch = "wasm32"))]
+    let done = 0;
+    #[cfg(target_arch = "wasm32")]
+    let done = {
+        use core::arch::wasm32::*;
+        let splat = u32x4_splat;
+        let widen4 = |h: v128| {
+            let bits = u32x4_shl(v128_and(h, splat(0x7fff)), 13);
+            let exp = v128_and(bits, splat(0x7c00 << 13));
+            let bits = u32x4_add(bits, splat((127 - 15) << 23));
+            // Infinities and NaNs: f32's all-ones exponent, NaNs made quiet.
+            let special = u32x4_eq(exp, splat(0x7c00 << 13));
+            let bits = u32x4_add(bits, v128_and(special, splat((128 - 16) << 23)));
+            let nan = v128_and(special, v128_not(u32x4_eq(v128_and(bits, splat(0x7f_ffff)), splat(0))));
+            let bits = v128_or(bits, v128_and(nan, splat(0x40_0000)));
+            // Zeros and subnormals: renormalised by one float subtraction.
+            let tiny = f32x4_sub(u32x4_add(bits, splat(1 << 23)), splat(113 << 23));
+            let magnitude = v128_bitselect(tiny, bits, u32x4_eq(exp, splat(0)));
+            v128_or(magnitude, u32x4_shl(v128_and(h, splat(0x8000)), 16))
+        };
+        for (dst, src) in out.chunks_exact_mut(8).zip(bytes.chunks_exact(16)) {
+            // SAFETY: `src` holds 16 bytes and `dst` 8 f32s; v128 loads and stores need no alignment.
+            unsafe {
+                let h = v128_load(src.as_ptr() as *const v128);
+                v128_store(dst.as_mut_ptr() as *mut v128, widen4(u32x4_extend_low_u16x8(h)));
+                v128_store(dst.as_mut_ptr().add(4) as *mut v128, widen4(u32x4_extend_high_u16x8(h)));
+            }
+        }
+        out.len() - out.len() % 8
+    };
+    for (y, b) in out[done..].iter_mut().zip(bytes[2 * done..].chunks_exact(2)) {
+        *y = f16_to_f32(u16::from_le_bytes([b[0], b[1]]));
+    }
+    out
+}
+
+/// An f16, given by its bits, as f32: the same value `half` gives (NaNs made quiet, as it and
+/// x86's F16C do; a test checks all 65,536), without table or branches to mispredict. The
+/// exponent is rebased from f16's bias (15) to f32's (127); zeros and subnormals are then
+/// renormalised by one float subtraction, and infinities and NaNs get f32's all-ones exponent.
+pub fn f16_to_f32(h: u16) -> f32 {
+    const EXP: u32 = 0x7c00 << 13;
+    let mut bits = (h as u32 & 0x7fff) << 13;
+    let exp = bits & EXP;
+    bits += (127 - 15) << 23;
+    if exp == EXP {
+        bits += (128 - 16) << 23;
+        if bits & 0x7f_ffff != 0 {
+            bits |= 0x40_0000;
+        }
+    }
+    let magnitude = if exp == 0 {
+        // 2^-14 * (1 + m / 1024) - 2^-14 = m * 2^-24, exactly.
+        f32::from_bits(bits + (1 << 23)) - f32::from_bits(113 << 23)
+    } else {
+        f32::from_bits(bits)
+    };
+    f32::from_bits(magnitude.to_bits() | (h as u32 & 0x8000) << 16)
+}
+
+/// Every variable as safetensors bytes, stored as `dtype` (f16 halves the file).
+pub fn to_safetensors(varmap: &VarMap, dtype: DType) -> Result<Vec<u8>> {
+    let data = varmap.data().lock().expect("the VarMap lock is never poisoned");
+    let tensors = data
+        .iter()
+        .map(|(name, var)| Ok((name.clone(), var.as_tensor().to_dtype(dtype)?)))
+        .collect::<Result<HashMap<String, Tensor>>>()?;
+    safetensors::serialize(&tensors, None).map_err(|e| candle_core::Error::Msg(format!("safetensors: {e}")))
+}
