@@ -7,7 +7,7 @@ mod fixture;
 use js_sys::Reflect;
 use wasm_bindgen::JsValue;
 use wasm_bindgen_test::*;
-use vlm_explainer::wasm::VlmExplainer;
+use vlm_explainer::wasm::explainer::VlmExplainer;
 
 wasm_bindgen_test_configure!(run_in_browser);
 
