@@ -62,7 +62,7 @@ fn main() -> candle_core::Result<()> {
     for _ in 0..steps + 1 {
         let s = Instant::now();
         let out = model.vlm.encode_image(&pixels, false)?;
-        let loss = out.cls.sqr()?.mean_all()?;
+        let loss = out.cls()?.sqr()?.mean_all()?;
         opt.backward_step(&loss)?;
         times.push(s.elapsed().as_secs_f64());
     }
@@ -72,7 +72,7 @@ fn main() -> candle_core::Result<()> {
     for _ in 0..steps + 1 {
         let s = Instant::now();
         let out = model.vlm.vision_encoder.forward(&pixels.detach(), false)?;
-        out.cls.sum_all()?.to_scalar::<f32>()?;
+        out.cls()?.sum_all()?.to_scalar::<f32>()?;
         times.push(s.elapsed().as_secs_f64());
     }
     times.remove(0);

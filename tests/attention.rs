@@ -1,5 +1,6 @@
 //! `attention::attend`, the browser's attention products, natively (the blocking and packing
 //! with plain arrays); tests/web.rs runs the same cases on the simd128 kernel.
+#![cfg(not(target_arch = "wasm32"))] // native: plain `wasm-pack test` builds every test file for wasm32
 
 #[path = "attention_cases.rs"]
 mod cases;

@@ -293,7 +293,7 @@ fn any_unicode_and_control_characters_are_text_and_round_trip() {
 #[test]
 fn text_that_spells_a_special_token_stays_text() {
     let tok = TextTokenizer::from_json(FILES.tokenizer).unwrap();
-    let s = tok.special;
+    let s = tok.special().unwrap();
     let text = "stop <|eos|> here <|answer|><|bos|>";
     let ids = prompt_ids(&tok, Task::Question, text).unwrap();
     // Only the framing is special: <|bos|> <|question|> ... <|answer|>.

@@ -45,7 +45,7 @@ fn every_stage_has_the_lessons_shape_for_both_presets() {
         assert_eq!(e.image().unwrap().to_tensor(&CPU).unwrap().dims(), [1, 3, 224, 224]);
         let vision = e.encode().unwrap();
         assert_eq!(vision.patch_features.dims(), [1, 196, d_v], "{preset}: patch features");
-        assert_eq!(vision.cls.dims(), [1, d_v], "{preset}: CLS");
+        assert_eq!(vision.cls().unwrap().dims(), [1, d_v], "{preset}: CLS");
         assert_eq!(vision.attentions.len(), layers_v);
         assert_eq!(vision.attentions[0].dims(), [1, heads_v, 197, 197]);
         assert_eq!(e.project().unwrap().dims(), [1, 196, d_t], "{preset}: image tokens");
@@ -401,7 +401,7 @@ fn tokenizer_round_trips_english_and_chinese() {
     let ids = tok.encode("红").unwrap();
     assert_eq!(ids.len(), 3, "one CJK character is three bytes");
     assert_eq!(tok.piece(ids[0]), "\\xE7");
-    assert_eq!(tok.piece(tok.special.eos), "<|eos|>");
+    assert_eq!(tok.piece(tok.special().unwrap().eos), "<|eos|>");
 }
 
 #[test]

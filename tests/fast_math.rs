@@ -1,4 +1,5 @@
 //! The vectorisable exp and tanh against f64's, over the ranges the kernels see.
+#![cfg(not(target_arch = "wasm32"))] // native: plain `wasm-pack test` builds every test file for wasm32
 use vlm_explainer::ops::fast_math;
 
 fn samples(lo: f32, hi: f32, n: usize) -> impl Iterator<Item = f32> {

@@ -56,7 +56,7 @@ fn grounding_scores_the_named_objects_patches_at_the_prompts_last_token() {
         .zip(&batch.answer_queries[0])
         .filter(|(q, _)| !q.about.is_empty())
         .map(|(_, &j)| {
-            assert_eq!(ids[j], tok.special.answer, "the query is not the prompt's last token");
+            assert_eq!(ids[j], tok.special().unwrap().answer, "the query is not the prompt's last token");
             n + j
         })
         .collect();

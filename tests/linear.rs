@@ -2,6 +2,7 @@
 //! stale. Natively, with the browser's kernels turned on, so that the packed path runs here too:
 //! a weight that is a variable is never packed (a change to it is seen at once), and the frozen
 //! parts of a model in training are copies that a write to their variables cannot reach.
+#![cfg(not(target_arch = "wasm32"))] // native: plain `wasm-pack test` builds every test file for wasm32
 
 use std::sync::Mutex;
 

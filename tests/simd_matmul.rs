@@ -1,6 +1,7 @@
 //! The packed matrix product the browser's inference runs (`simd_matmul`): natively its blocking
 //! and packing run with plain arrays, and must give x W^T for every shape, tails included.
 //! `tests/web.rs` checks the simd128 kernel itself in Chrome and Firefox.
+#![cfg(not(target_arch = "wasm32"))] // native: plain `wasm-pack test` builds every test file for wasm32
 
 use vlm_explainer::infer::sampling::Rng;
 use vlm_explainer::ops::simd_matmul::{matmul_packed, pack};

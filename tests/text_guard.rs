@@ -21,9 +21,9 @@ fn allowed(guard: &TextGuard, vocab: usize) -> Vec<u32> {
 fn a_character_begun_must_be_finished_before_anything_else_or_the_end() {
     let tok = TextTokenizer::byte_level().unwrap();
     let vocab = tok.vocab_size();
-    let s = tok.special;
+    let s = tok.special().unwrap();
     // "形" is E5 BD A2; the byte-level tokenizer's ids are the bytes.
-    let mut guard = TextGuard::new(&tok, "描述");
+    let mut guard = TextGuard::new(&tok, tok.special().unwrap().eos, Script::of_prompt("描述"));
     assert!(guard.allows(s.eos), "nothing begun: the answer may end");
     for special in [s.bos, s.pad, s.image, s.caption, s.question, s.answer] {
         assert!(!guard.allows(special), "special token {special} allowed in an answer");
@@ -44,7 +44,7 @@ fn a_character_begun_must_be_finished_before_anything_else_or_the_end() {
 fn masking_removes_exactly_the_tokens_not_allowed_and_reports_their_probability() {
     let tok = TextTokenizer::byte_level().unwrap();
     let vocab = tok.vocab_size();
-    let guard = TextGuard::new(&tok, "describe the image");
+    let guard = TextGuard::new(&tok, tok.special().unwrap().eos, Script::of_prompt("describe the image"));
     let mut logits: Vec<f32> = (0..vocab).map(|i| ((i * 37 % 11) as f32) * 0.3).collect();
     let probs = vlm_explainer::infer::sampling::probabilities(&logits);
     let want: f32 = (0..vocab).filter(|&i| !guard.allows(i as u32)).map(|i| probs[i]).sum();
@@ -52,7 +52,7 @@ fn masking_removes_exactly_the_tokens_not_allowed_and_reports_their_probability(
     assert!((set_aside - want).abs() < 1e-5 && set_aside > 0.3, "set aside {set_aside}, expected {want}");
     for (id, l) in logits.iter().enumerate() {
         // English: ASCII bytes and the end only.
-        let ok = id < 128 || id as u32 == tok.special.eos;
+        let ok = id < 128 || id as u32 == tok.special().unwrap().eos;
         assert_eq!(l.is_finite(), ok, "token {id}: logit {l}");
     }
     assert_eq!(Script::of_prompt("is there a star?"), Script::Ascii);

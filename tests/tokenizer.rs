@@ -79,7 +79,7 @@ fn check_same(json: &[u8], label: &str) {
         merged += text.len() - ids.len();
     }
     // Ids cut anywhere (partial UTF-8) and special ids decode alike too.
-    let specials = [ours.special.bos, ours.special.eos, ours.special.image];
+    let specials = [ours.special().unwrap().bos, ours.special().unwrap().eos, ours.special().unwrap().image];
     for text in random_texts(500) {
         let mut ids = ours.encode(&text).unwrap();
         ids.truncate(ids.len() * 2 / 3);

@@ -18,7 +18,7 @@ fn tokenizer() -> &'static TextTokenizer {
 fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);
     let tok = tokenizer();
-    let s = tok.special;
+    let s = tok.special().unwrap();
     let ids = tok.encode(&text).expect("every text encodes");
     let specials = [s.bos, s.eos, s.pad, s.image, s.caption, s.question, s.answer];
     assert!(ids.iter().all(|id| !specials.contains(id)), "text became a special token: {text:?}");

@@ -5,13 +5,13 @@ use candle_core::{bail, Device, Result, Tensor};
 use serde::Serialize;
 
 use crate::train::init;
-use crate::model::config::{Config, ProjectorKind};
+use crate::model::config::{Config, Family, ProjectorKind, PromptFormat};
 use crate::infer::generate::{GeneratedToken, Generator};
 use crate::model::preprocess::PreparedImage;
 use crate::model::projector::Projector;
-use crate::text::prompt::{prompt_ids, Task};
+use crate::text::prompt::{prompt, Task};
 use crate::infer::sampling::SamplingOptions;
-use crate::infer::text_guard::TextGuard;
+use crate::infer::text_guard::{Script, TextGuard};
 use crate::text::tokenizer::TextTokenizer;
 use crate::model::vision_encoder::VisionOutput;
 use crate::model::vlm::Vlm;
@@ -53,6 +53,7 @@ pub struct Explainer {
 impl Explainer {
     pub fn new(vlm: Vlm, tokenizer: TextTokenizer) -> Result<Self> {
         tokenizer.check_fits(vlm.config.llm.vocab_size)?;
+        check_prompt_tokens(&vlm.config, &tokenizer)?;
         let device = vlm.llm.device().clone();
         Ok(Self {
             vlm,
@@ -124,6 +125,24 @@ impl Explainer {
         self.answer_ids.clear();
     }
 
+    /// Prepares pixels as this model wants them (`config.preprocess`: the central square or the
+    /// whole image, at its input size).
+    pub fn prepare_rgba(&self, rgba: &[u8], width: u32, height: u32) -> Result<PreparedImage> {
+        let v = &self.vlm.config;
+        PreparedImage::from_rgba_resized(rgba, width, height, v.vision.image_size, v.preprocess.resize)
+    }
+
+    /// `prepare_rgba` for an encoded file (PNG, JPEG, GIF, WebP, BMP).
+    pub fn prepare_encoded(&self, bytes: &[u8]) -> Result<PreparedImage> {
+        let v = &self.vlm.config;
+        PreparedImage::from_encoded_resized(bytes, v.vision.image_size, v.preprocess.resize)
+    }
+
+    /// The model's input tensor (1, 3, H, W) for the image, normalised as `config.preprocess` says.
+    pub fn input_tensor(&self) -> Result<Tensor> {
+        self.image()?.to_tensor_with(&self.vlm.config.preprocess, &self.device)
+    }
+
     /// Stage 0: the image as the model sees it. Clears every later stage.
     pub fn set_image(&mut self, image: PreparedImage) -> Result<()> {
         let size = self.vlm.config.vision.image_size;
@@ -145,7 +164,7 @@ impl Explainer {
 
     /// Stage 1: the vision encoder, with every layer's attention kept.
     pub fn encode(&mut self) -> Result<&VisionOutput> {
-        let pixels = self.image()?.to_tensor(&self.device)?;
+        let pixels = self.input_tensor()?;
         let vision = self.vlm.encode_image(&pixels, true)?;
         self.image_tokens = None;
         self.sequence = None;
@@ -174,20 +193,26 @@ impl Explainer {
         if text.trim().is_empty() {
             bail!("the prompt is empty: type a question, or choose \"describe the image\"");
         }
-        let ids = prompt_ids(&self.tokenizer, task, text)?;
+        let prompt = prompt(&self.vlm.config, &self.tokenizer, task, text)?;
+        let ids = prompt.ids;
         let n = self.vlm.num_image_tokens();
         let limit = self.vlm.config.llm.max_seq_len;
         // At least one position must stay free for the answer.
         let room = limit - n - 1;
         if ids.len() > room {
+            let framing = match prompt.framing {
+                0 => String::new(),
+                f => format!(" (with its {f} framing tokens)"),
+            };
             bail!(
-                "the prompt is {} tokens (with its 3 framing tokens); after {n} image tokens the model's context of {limit} leaves room for {room}: shorten it by {} tokens",
+                "the prompt is {} tokens{framing}; after {n} image tokens the model's context of {limit} leaves room for {room}: shorten it by {} tokens",
                 ids.len(),
                 ids.len() - room
             );
         }
-        let generator = Generator::start(&self.vlm, self.image_tokens()?, &ids, options, Some(self.tokenizer.special.eos))?
-            .with_guard(TextGuard::new(&self.tokenizer, text));
+        let script = if self.vlm.config.family == Family::Explainer { Script::of_prompt(text) } else { Script::Any };
+        let generator = Generator::start(&self.vlm, self.image_tokens()?, &ids, options, Some(prompt.eos))?
+            .with_guard(TextGuard::new(&self.tokenizer, prompt.eos, script));
         let mut kinds = vec![PositionKind::Image; n];
         kinds.extend(std::iter::repeat_n(PositionKind::Text, ids.len()));
         let sequence = Sequence {
@@ -259,4 +284,18 @@ impl Explainer {
 
 fn stage_error(message: &str) -> candle_core::Error {
     candle_core::Error::Msg(message.to_string())
+}
+
+/// The tokens `config`'s prompt format needs, in `tokenizer`: said at load, not at the first prompt.
+fn check_prompt_tokens(config: &Config, tokenizer: &TextTokenizer) -> Result<()> {
+    match config.prompt {
+        PromptFormat::Explainer => tokenizer.special().map(|_| ()),
+        PromptFormat::QuestionAnswer => {
+            let eos = config.llm.eos_token_id.unwrap_or(u32::MAX);
+            if !tokenizer.has_token(eos) {
+                bail!("tokenizer.json has no token {eos}, which ends this model's answers (config.json's eos token): choose the tokenizer that came with the model");
+            }
+            Ok(())
+        }
+    }
 }

@@ -5,7 +5,7 @@
 //! UTF-8, ends the answer only after a whole character, and never picks a special token other
 //! than `<|eos|>` (`<|image|>` or `<|answer|>` in an answer mean nothing).
 //!
-//! It also keeps the answer in the prompt's language, as the model learned it (the prompt's own
+//! For the shipped family it also keeps the answer in the prompt's language, as the model learned it (the prompt's own
 //! words say which): after an English prompt only ASCII, after a Chinese one (any CJK character
 //! in it) no Latin letters. On ShapesWorld scenes the model never needs the guard; on other
 //! pictures it otherwise drifts into the other language and back. Each generated token reports
@@ -33,6 +33,8 @@ pub enum Script {
     Ascii,
     /// No Latin letter: Chinese (digits and punctuation of either kind are allowed).
     NoLatin,
+    /// Any character: a model that learned more than ShapesWorld's two languages.
+    Any,
 }
 
 impl Script {
@@ -50,6 +52,7 @@ impl Script {
         match self {
             Self::Ascii => bytes.is_ascii(),
             Self::NoLatin => !bytes.iter().any(u8::is_ascii_alphabetic),
+            Self::Any => true,
         }
     }
 }
@@ -63,10 +66,9 @@ fn valid_prefix(bytes: &[u8]) -> bool {
 }
 
 impl TextGuard {
-    /// A guard for the answer to `prompt`.
-    pub fn new(tokenizer: &TextTokenizer, prompt: &str) -> Self {
-        let script = Script::of_prompt(prompt);
-        Self { bytes: tokenizer.token_bytes(), eos: tokenizer.special.eos, script, partial: Vec::new() }
+    /// A guard for an answer in `script` that ends with `eos`.
+    pub fn new(tokenizer: &TextTokenizer, eos: u32, script: Script) -> Self {
+        Self { bytes: tokenizer.token_bytes(), eos, script, partial: Vec::new() }
     }
 
     /// Whether `id` may come next.

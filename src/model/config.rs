@@ -2,6 +2,11 @@
 //!
 //! Two presets: `seed` has the lesson's numbers (a CLIP ViT-B/16 vision encoder, a 768 -> 512
 //! projection, an LLM of width 512); `tiny` is the small model the page ships.
+//!
+//! The same `Config` describes the pretrained families the page loads from their own files
+//! (`model::families`): each part's optional fields (a CLS token or not, the norm's epsilon,
+//! a pixel-shuffle projector, a Llama-style decoder) say how it differs from the shipped model;
+//! fields left out mean the shipped model's choice, so its config.json reads as before.
 
 use candle_core::{bail, Result};
 use serde::{Deserialize, Serialize};
@@ -13,11 +18,89 @@ use crate::model::patch_grid::PatchGrid;
 pub struct Config {
     /// Preset name, shown by the page ("seed", "tiny", or a trained model's name).
     pub name: String,
+    /// Whose checkpoint this is, which says what its weights are named (this crate's own when
+    /// absent; `nanovlm` for nanoVLM's files, `model::nanovlm`).
+    #[serde(default, skip_serializing_if = "Family::is_explainer")]
+    pub family: Family,
     pub vision: VisionConfig,
     pub projector: ProjectorConfig,
     pub llm: LlmConfig,
+    /// How pixels become the vision encoder's input (the shipped model's when absent).
+    #[serde(default, skip_serializing_if = "Preprocess::is_default")]
+    pub preprocess: Preprocess,
+    /// How the prompt is written around the question (the shipped model's when absent).
+    #[serde(default, skip_serializing_if = "PromptFormat::is_explainer")]
+    pub prompt: PromptFormat,
 }
 
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Family {
+    /// This crate's models: the shipped one, the presets, whatever `train` writes.
+    #[default]
+    Explainer,
+    /// nanoVLM (github.com/huggingface/nanoVLM at v0.1): SigLIP, pixel shuffle, SmolLM2.
+    #[serde(rename = "nanovlm")]
+    NanoVlm,
+}
+
+impl Family {
+    pub fn is_explainer(&self) -> bool {
+        *self == Self::Explainer
+    }
+}
+
+/// Pixels -> the vision encoder's input: the shipped model's is CLIP's (central square, CLIP's
+/// mean and std); nanoVLM resizes the whole image to a square and keeps values in [0, 1].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Preprocess {
+    pub resize: Resize,
+    /// Subtracted from each channel's value in [0, 1]...
+    pub mean: [f32; 3],
+    /// ... which is then divided by this.
+    pub std: [f32; 3],
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Resize {
+    /// The central square, resized: CLIP's "shorter side to 224, then centre crop".
+    CenterCrop,
+    /// The whole image resized to a square, its aspect ratio lost: torchvision's `Resize((224, 224))`.
+    Squash,
+}
+
+impl Default for Preprocess {
+    fn default() -> Self {
+        Self { resize: Resize::CenterCrop, mean: crate::model::preprocess::CLIP_MEAN, std: crate::model::preprocess::CLIP_STD }
+    }
+}
+
+impl Preprocess {
+    pub fn is_default(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+/// The text the LLM reads after the image tokens.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PromptFormat {
+    /// `<|bos|> <|caption|> text <|answer|>` or `<|bos|> <|question|> text <|answer|>`, answer
+    /// ended by `<|eos|>` (`text::prompt`).
+    #[default]
+    Explainer,
+    /// nanoVLM's `Question: {text} Answer:`, no special token; the answer ends with the
+    /// tokenizer's `<|endoftext|>` (id `llm.eos_token_id`).
+    QuestionAnswer,
+}
+
+impl PromptFormat {
+    pub fn is_explainer(&self) -> bool {
+        *self == Self::Explainer
+    }
+}
 /// A ViT: 16x16 patches -> linear patch embedding, CLS token, learned positions, pre-LN blocks.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -37,6 +120,28 @@ pub struct VisionConfig {
     /// How a 16x16 patch becomes its first feature (`linear` when absent: CLIP's).
     #[serde(default, skip_serializing_if = "Stem::is_linear")]
     pub stem: Stem,
+    /// A CLS token in front of the patches (true when absent: CLIP's; SigLIP has none).
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    pub cls_token: bool,
+    /// LayerNorm epsilon (1e-5 when absent: CLIP's and GPT-2's; SigLIP's is 1e-6).
+    #[serde(default = "layer_norm_eps", skip_serializing_if = "is_layer_norm_eps")]
+    pub layer_norm_eps: f64,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn is_true(b: &bool) -> bool {
+    *b
+}
+
+fn layer_norm_eps() -> f64 {
+    LAYER_NORM_EPS
+}
+
+fn is_layer_norm_eps(eps: &f64) -> bool {
+    *eps == LAYER_NORM_EPS
 }
 
 /// The patch embedding: what turns each patch's pixels into the ViT's first token.
@@ -79,6 +184,10 @@ pub enum ProjectorKind {
     /// it: an object's outline, which attention's weighted means over patches blur.
     #[serde(rename = "mlp2x_gelu_3x3")]
     Mlp2xGelu3x3,
+    /// nanoVLM's (and Idefics3's): each `factor` x `factor` block of neighbouring patches becomes
+    /// one token of `factor`^2 x D_v values (a pixel shuffle), then one `Linear(factor^2 D_v, D_t)`
+    /// without bias: 196 patches -> 49 image tokens for factor 2.
+    PixelShuffle,
 }
 
 impl ProjectorKind {
@@ -86,7 +195,7 @@ impl ProjectorKind {
     pub fn patches_per_token(self) -> usize {
         match self {
             Self::Mlp2xGelu3x3 => 9,
-            Self::Linear | Self::Mlp2xGelu => 1,
+            Self::Linear | Self::Mlp2xGelu | Self::PixelShuffle => 1,
         }
     }
 }
@@ -96,12 +205,33 @@ impl ProjectorKind {
 #[serde(deny_unknown_fields)]
 pub struct ProjectorConfig {
     pub kind: ProjectorKind,
+    /// `pixel_shuffle`'s block side (absent, 1, for the other kinds).
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub factor: usize,
 }
 
-/// A decoder-only GPT that takes embeddings, so image tokens can stand in front of text.
+fn one() -> usize {
+    1
+}
+
+fn is_one(n: &usize) -> bool {
+    *n == 1
+}
+
+impl ProjectorConfig {
+    pub fn of(kind: ProjectorKind) -> Self {
+        Self { kind, factor: 1 }
+    }
+}
+
+/// A decoder-only transformer that takes embeddings, so image tokens can stand in front of text:
+/// GPT-2's layout (the shipped model), or Llama's (SmolLM2, nanoVLM's LLM).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LlmConfig {
+    /// The layout (`gpt` when absent).
+    #[serde(default, skip_serializing_if = "LlmKind::is_gpt")]
+    pub kind: LlmKind,
     /// Rows of the token embedding; the tokenizer's vocabulary must fit in it.
     pub vocab_size: usize,
     /// Width D_t of every token embedding, image tokens included (the lesson: 512).
@@ -114,6 +244,50 @@ pub struct LlmConfig {
     pub mlp_width: usize,
     /// Longest sequence (196 image tokens + text) the position embedding covers.
     pub max_seq_len: usize,
+    /// Key/value heads, shared by groups of query heads (grouped-query attention; `heads` when
+    /// absent). SmolLM2-135M: 9 query heads, 3 key/value heads.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kv_heads: Option<usize>,
+    /// Base of the rotary position embedding (`llama`; SmolLM2: 100000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rope_base: Option<f64>,
+    /// Epsilon of the norms (`gpt`: LayerNorm's 1e-5 when absent; `llama`: RMSNorm's).
+    #[serde(default = "layer_norm_eps", skip_serializing_if = "is_layer_norm_eps")]
+    pub norm_eps: f64,
+    /// Whether the LM head is the token embedding (true when absent: GPT-2's and SmolLM2's).
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    pub tie_embeddings: bool,
+    /// The token that ends an answer, where the prompt format has no `<|eos|>` of its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eos_token_id: Option<u32>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LlmKind {
+    /// Pre-LN blocks with LayerNorm, learned positions, GELU MLP, biases (GPT-2).
+    #[default]
+    Gpt,
+    /// Pre-norm blocks with RMSNorm, rotary positions, SwiGLU MLP, grouped-query attention, no
+    /// biases (Llama; SmolLM2).
+    Llama,
+}
+
+impl LlmKind {
+    pub fn is_gpt(&self) -> bool {
+        *self == Self::Gpt
+    }
+}
+
+impl LlmConfig {
+    /// Key/value heads (grouped-query attention), `heads` without grouping.
+    pub fn kv_heads(&self) -> usize {
+        self.kv_heads.unwrap_or(self.heads)
+    }
+
+    pub fn head_dim(&self) -> usize {
+        self.width / self.heads
+    }
 }
 
 /// LayerNorm epsilon everywhere (GPT-2 and CLIP both use 1e-5).
@@ -139,6 +313,7 @@ impl Config {
     pub fn seed(vocab_size: usize) -> Self {
         Self {
             name: "seed".into(),
+            family: Family::Explainer,
             vision: VisionConfig {
                 image_size: 224,
                 patch_size: 16,
@@ -147,8 +322,10 @@ impl Config {
                 heads: 12,
                 mlp_width: 3072,
                 stem: Stem::Linear,
+                cls_token: true,
+                layer_norm_eps: LAYER_NORM_EPS,
             },
-            projector: ProjectorConfig { kind: ProjectorKind::Linear },
+            projector: ProjectorConfig::of(ProjectorKind::Linear),
             llm: LlmConfig {
                 vocab_size,
                 width: 512,
@@ -156,7 +333,15 @@ impl Config {
                 heads: 8,
                 mlp_width: 2048,
                 max_seq_len: 256,
+                kind: LlmKind::Gpt,
+                kv_heads: None,
+                rope_base: None,
+                norm_eps: LAYER_NORM_EPS,
+                tie_embeddings: true,
+                eos_token_id: None,
             },
+            preprocess: Preprocess::default(),
+            prompt: PromptFormat::Explainer,
         }
     }
 
@@ -164,6 +349,7 @@ impl Config {
     pub fn tiny(vocab_size: usize) -> Self {
         Self {
             name: "tiny".into(),
+            family: Family::Explainer,
             vision: VisionConfig {
                 image_size: 224,
                 patch_size: 16,
@@ -172,8 +358,10 @@ impl Config {
                 heads: 3,
                 mlp_width: 768,
                 stem: Stem::Hmlp,
+                cls_token: true,
+                layer_norm_eps: LAYER_NORM_EPS,
             },
-            projector: ProjectorConfig { kind: ProjectorKind::Mlp2xGelu },
+            projector: ProjectorConfig::of(ProjectorKind::Mlp2xGelu),
             llm: LlmConfig {
                 vocab_size,
                 width: 128,
@@ -181,7 +369,15 @@ impl Config {
                 heads: 4,
                 mlp_width: 512,
                 max_seq_len: 256,
+                kind: LlmKind::Gpt,
+                kv_heads: None,
+                rope_base: None,
+                norm_eps: LAYER_NORM_EPS,
+                tie_embeddings: true,
+                eos_token_id: None,
             },
+            preprocess: Preprocess::default(),
+            prompt: PromptFormat::Explainer,
         }
     }
 
@@ -189,6 +385,7 @@ impl Config {
     pub fn micro(vocab_size: usize) -> Self {
         Self {
             name: "micro".into(),
+            family: Family::Explainer,
             vision: VisionConfig {
                 image_size: 224,
                 patch_size: 16,
@@ -197,8 +394,10 @@ impl Config {
                 heads: 2,
                 mlp_width: 64,
                 stem: Stem::Hmlp,
+                cls_token: true,
+                layer_norm_eps: LAYER_NORM_EPS,
             },
-            projector: ProjectorConfig { kind: ProjectorKind::Mlp2xGelu },
+            projector: ProjectorConfig::of(ProjectorKind::Mlp2xGelu),
             llm: LlmConfig {
                 vocab_size,
                 width: 32,
@@ -206,7 +405,15 @@ impl Config {
                 heads: 2,
                 mlp_width: 64,
                 max_seq_len: 256,
+                kind: LlmKind::Gpt,
+                kv_heads: None,
+                rope_base: None,
+                norm_eps: LAYER_NORM_EPS,
+                tie_embeddings: true,
+                eos_token_id: None,
             },
+            preprocess: Preprocess::default(),
+            prompt: PromptFormat::Explainer,
         }
     }
 
@@ -219,9 +426,16 @@ impl Config {
         }
     }
 
+    /// This crate's config.json, or a known family's own (nanoVLM's `VLMConfig`, told apart by
+    /// its `vit_hidden_dim`), checked.
     pub fn from_json(text: &str) -> Result<Self> {
-        let cfg: Self = serde_json::from_str(text)
-            .map_err(|e| candle_core::Error::Msg(format!("config.json: {e}")))?;
+        let value: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| candle_core::Error::Msg(format!("config.json is not valid JSON: {e}")))?;
+        let cfg = if value.get("vit_hidden_dim").is_some() {
+            crate::model::nanovlm::config(&value)?
+        } else {
+            serde_json::from_value(value).map_err(|e| candle_core::Error::Msg(format!("config.json: {e}")))?
+        };
         cfg.validate()?;
         Ok(cfg)
     }
@@ -232,6 +446,12 @@ impl Config {
 
     pub fn patch_grid(&self) -> PatchGrid {
         PatchGrid::new(self.vision.image_size, self.vision.patch_size)
+    }
+
+    /// Image tokens in front of the text: one per patch (196), or one per block of
+    /// `factor` x `factor` patches for a pixel-shuffle projector (49).
+    pub fn num_image_tokens(&self) -> usize {
+        self.patch_grid().num_patches() / (self.projector.factor * self.projector.factor).max(1)
     }
 
     /// Checks every field a forward pass relies on, naming the field that is wrong.
@@ -282,7 +502,38 @@ impl Config {
         if l.width % l.heads != 0 {
             bail!("config.json: `llm.width` {} is not divisible by `llm.heads` {}", l.width, l.heads);
         }
-        let image_tokens = self.patch_grid().num_patches();
+        let kv = l.kv_heads();
+        if kv == 0 || l.heads % kv != 0 {
+            bail!("config.json: `llm.kv_heads` {kv} must divide `llm.heads` {} (each group of query heads shares one)", l.heads);
+        }
+        match l.kind {
+            LlmKind::Llama if l.rope_base.is_none_or(|b| !(b > 1.0 && b.is_finite())) => {
+                bail!("config.json: a `llama` LLM needs `llm.rope_base` above 1 (SmolLM2: 100000)")
+            }
+            LlmKind::Llama if l.head_dim() % 2 != 0 => {
+                bail!("config.json: rotary positions need an even head width, not {}", l.head_dim())
+            }
+            _ => {}
+        }
+        for (field, eps) in [("vision.layer_norm_eps", v.layer_norm_eps), ("llm.norm_eps", l.norm_eps)] {
+            if !(eps > 0.0 && eps < 1.0) {
+                bail!("config.json: `{field}` must be between 0 and 1, not {eps}");
+            }
+        }
+        let p = &self.projector;
+        let side = self.patch_grid().side();
+        match p.kind {
+            ProjectorKind::PixelShuffle if p.factor == 0 || side % p.factor != 0 => {
+                bail!("config.json: `projector.factor` {} must divide the {side} patches a side", p.factor)
+            }
+            ProjectorKind::PixelShuffle => {}
+            _ if p.factor != 1 => bail!("config.json: `projector.factor` belongs to a `pixel_shuffle` projector only"),
+            _ => {}
+        }
+        if self.prompt == PromptFormat::QuestionAnswer && l.eos_token_id.is_none() {
+            bail!("config.json: the question-answer prompt format needs `llm.eos_token_id`");
+        }
+        let image_tokens = self.num_image_tokens();
         if l.max_seq_len <= image_tokens + 2 {
             bail!(
                 "config.json: `llm.max_seq_len` {} leaves no room for text after {} image tokens",
@@ -309,11 +560,20 @@ pub struct ParameterCounts {
     pub llm: usize,
 }
 
+/// One GPT-2 / ViT block: two LayerNorms, attention (fused qkv) and the MLP, with biases.
 fn block_parameters(width: u64, mlp_width: u64) -> u64 {
     let layer_norms = 2 * 2 * width;
     let attention = width * 3 * width + 3 * width + width * width + width;
     let mlp = width * mlp_width + mlp_width + mlp_width * width + width;
     layer_norms + attention + mlp
+}
+
+/// One Llama block: two RMSNorms, attention with `kv` key/value heads of `head_dim`, SwiGLU.
+fn llama_block_parameters(width: u64, heads: u64, kv: u64, head_dim: u64, mlp_width: u64) -> u64 {
+    let norms = 2 * width;
+    let attention = width * (heads + 2 * kv) * head_dim + heads * head_dim * width;
+    let mlp = 3 * width * mlp_width;
+    norms + attention + mlp
 }
 
 impl Config {
@@ -331,9 +591,10 @@ impl Config {
                 (48 * h + h + 2 * h) + (4 * h * h + h + 2 * h) + (4 * h * vw + vw)
             }
         };
+        let cls = v.cls_token as u64;
         let vision_encoder = patch_embed
-            + vw // CLS token
-            + (patches + 1) * vw // positions
+            + cls * vw // CLS token
+            + (patches + cls) * vw // positions
             + vl * block_parameters(vw, vmlp)
             + 2 * vw; // final LayerNorm
         let projector = match self.projector.kind {
@@ -341,9 +602,17 @@ impl Config {
             ProjectorKind::Mlp2xGelu | ProjectorKind::Mlp2xGelu3x3 => {
                 self.projector.kind.patches_per_token() as u64 * vw * lw + lw + lw * lw + lw
             }
+            ProjectorKind::PixelShuffle => (self.projector.factor * self.projector.factor) as u64 * vw * lw,
         };
-        // The LM head shares the token embedding: no extra matrix.
-        let llm = vocab * lw + seq * lw + ll * block_parameters(lw, lmlp) + 2 * lw;
+        // A tied LM head shares the token embedding: no extra matrix.
+        let head = if l.tie_embeddings { 0 } else { vocab * lw };
+        let llm = match l.kind {
+            LlmKind::Gpt => vocab * lw + seq * lw + ll * block_parameters(lw, lmlp) + 2 * lw + head,
+            LlmKind::Llama => {
+                let [heads, kv, hd] = [l.heads, l.kv_heads(), l.head_dim()].map(|x| x as u64);
+                vocab * lw + ll * llama_block_parameters(lw, heads, kv, hd, lmlp) + lw + head
+            }
+        };
         let fit = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
         ParameterCounts { vision_encoder: fit(vision_encoder), projector: fit(projector), llm: fit(llm) }
     }

@@ -1,23 +1,36 @@
-//! The LLM: a decoder-only GPT whose forward takes embeddings, not ids, so that the VLM can put
-//! image tokens in front of the text. The LM head shares the token embedding's weights (GPT-2).
+//! The LLM: a decoder-only transformer whose forward takes embeddings, not ids, so that the VLM
+//! can put image tokens in front of the text. GPT-2's layout (learned positions, the shipped
+//! model) or Llama's (rotary positions, SmolLM2); the LM head is the token embedding's matrix
+//! (tied, GPT-2 and SmolLM2) or a matrix of its own.
 
-use candle_core::{Device, Module, Result, Tensor};
+use candle_core::{bail, Device, Module, Result, Tensor};
 use candle_nn::{embedding, Embedding, VarBuilder};
 
-use crate::model::config::LlmConfig;
-use crate::model::transformer::{causal_mask, layer_norm, Block, LayerCache, LayerNorm};
-use crate::ops::linear;
+use crate::model::config::{LlmConfig, LlmKind};
+use crate::model::transformer::{causal_mask, norm, run_blocks, Block, BlockLayout, LayerCache, Norm, NormKind, Rope};
+use crate::ops::linear::{linear_no_bias, Linear};
+
+/// Where a position's place in the sequence comes from.
+enum Positions {
+    /// A learned vector added to each input (GPT-2): `wpe`, one row per position.
+    Learned(Embedding),
+    /// Queries and keys rotated by their position inside every attention (Llama).
+    Rotary(Rope),
+}
 
 pub struct Llm {
     wte: Embedding,
-    wpe: Embedding,
+    positions: Positions,
     blocks: Vec<Block>,
-    ln_f: LayerNorm,
+    ln_f: Norm,
+    /// Hidden state -> logits: a matrix of its own (`lm_head`), or the token embedding's (tied:
+    /// the same tensor).
+    head: Linear,
     max_seq_len: usize,
 }
 
 /// What the LLM holds while generating: each layer's keys and values so far. After the prefill,
-/// a new token costs one position; the 196 image tokens are never run again. A clone shares the
+/// a new token costs one position; the image tokens are never run again. A clone shares the
 /// tensors (appending makes new ones), so one image's cache can start several prompts.
 #[derive(Clone)]
 pub struct KvCache {
@@ -38,15 +51,10 @@ impl KvCache {
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
-
-    /// The keys `layer`'s attention matches its queries against: (b, heads, positions, head_dim).
-    pub fn keys(&self, layer: usize) -> Option<&Tensor> {
-        self.layers.get(layer)?.as_ref().map(|(k, _)| k)
-    }
 }
 
 pub struct LlmOutput {
-    /// (b, t, D_t) after the final LayerNorm.
+    /// (b, t, D_t) after the final norm.
     pub hidden: Tensor,
     /// One (b, heads, t, s) tensor per layer when asked for.
     pub attentions: Vec<Tensor>,
@@ -54,14 +62,30 @@ pub struct LlmOutput {
 
 impl Llm {
     pub fn new(cfg: &LlmConfig, vb: VarBuilder) -> Result<Self> {
-        let blocks = (0..cfg.layers)
-            .map(|i| Block::new(cfg.width, cfg.heads, cfg.mlp_width, vb.pp(format!("blocks.{i}"))))
-            .collect::<Result<_>>()?;
+        let (layout, norm_kind) = match cfg.kind {
+            LlmKind::Gpt => (BlockLayout::gpt(cfg.width, cfg.heads, cfg.mlp_width, cfg.norm_eps), NormKind::LayerNorm),
+            LlmKind::Llama => (BlockLayout::llama(cfg.width, cfg.heads, cfg.kv_heads(), cfg.mlp_width, cfg.norm_eps), NormKind::Rms),
+        };
+        let blocks = (0..cfg.layers).map(|i| Block::new(&layout, vb.pp(format!("blocks.{i}")))).collect::<Result<_>>()?;
+        let positions = match cfg.kind {
+            LlmKind::Gpt => Positions::Learned(embedding(cfg.max_seq_len, cfg.width, vb.pp("wpe"))?),
+            LlmKind::Llama => {
+                let Some(base) = cfg.rope_base else { bail!("config.json: a `llama` LLM needs `llm.rope_base`") };
+                Positions::Rotary(Rope::new(cfg.head_dim(), base))
+            }
+        };
+        let wte = embedding(cfg.vocab_size, cfg.width, vb.pp("wte"))?;
+        let head = if cfg.tie_embeddings {
+            Linear::new(wte.embeddings().clone(), None)
+        } else {
+            linear_no_bias(cfg.width, cfg.vocab_size, vb.pp("lm_head"))?
+        };
         Ok(Self {
-            wte: embedding(cfg.vocab_size, cfg.width, vb.pp("wte"))?,
-            wpe: embedding(cfg.max_seq_len, cfg.width, vb.pp("wpe"))?,
+            wte,
+            positions,
             blocks,
-            ln_f: layer_norm(cfg.width, vb.pp("ln_f"))?,
+            ln_f: norm(norm_kind, cfg.width, cfg.norm_eps, vb.pp("ln_f"))?,
+            head,
             max_seq_len: cfg.max_seq_len,
         })
     }
@@ -91,53 +115,43 @@ impl Llm {
 
     /// `forward_packed`, with each layer's attention weights (b, heads, s, s) when asked for.
     pub fn forward_packed_attending(&self, embeds: &Tensor, positions: &Tensor, mask: &Tensor, want_attentions: bool) -> Result<LlmOutput> {
-        let mut x = (embeds + self.wpe.forward(positions)?)?;
-        let mut attentions = Vec::new();
-        for block in &self.blocks {
-            let (y, weights) = block.forward(&x, Some(mask), None)?;
-            x = y;
-            if want_attentions {
-                attentions.push(weights);
-            }
-        }
+        let (x, rope) = self.place(embeds, positions)?;
+        let (x, attentions) = run_blocks(&self.blocks, x, Some(mask), None, rope.as_ref(), want_attentions)?;
         Ok(LlmOutput { hidden: self.ln_f.forward(&x)?, attentions })
+    }
+
+    /// The input with its positions: learned ones added, or the rotary tables for the blocks.
+    fn place(&self, embeds: &Tensor, positions: &Tensor) -> Result<(Tensor, Option<(Tensor, Tensor)>)> {
+        match &self.positions {
+            Positions::Learned(wpe) => Ok((embeds.broadcast_add(&wpe.forward(positions)?)?, None)),
+            Positions::Rotary(rope) => Ok((embeds.clone(), Some(rope.tables(positions)?))),
+        }
     }
 
     fn run(&self, embeds: &Tensor, past: usize, cache: Option<&mut KvCache>, want_attentions: bool) -> Result<LlmOutput> {
         let (_, t, _) = embeds.dims3()?;
         if past + t > self.max_seq_len {
-            candle_core::bail!(
-                "the sequence would be {} positions long; the LLM's context holds {}",
-                past + t,
-                self.max_seq_len
-            );
+            bail!("the sequence would be {} positions long; the LLM's context holds {}", past + t, self.max_seq_len);
         }
         let device = embeds.device();
         let positions = Tensor::arange(past as u32, (past + t) as u32, device)?;
-        let mut x = embeds.broadcast_add(&self.wpe.forward(&positions)?)?;
+        let (x, rope) = self.place(embeds, &positions)?;
         // One new query sees every earlier position: no mask is needed.
         // Keys are the cached positions plus the new ones (a position offset alone adds none).
         let cached = cache.as_ref().map_or(0, |c| c.len);
         let mask = if t > 1 { Some(causal_mask(t, cached, device)?) } else { None };
-        let mut attentions = Vec::new();
         let mut cache = cache;
-        for (i, block) in self.blocks.iter().enumerate() {
-            let layer_cache = cache.as_deref_mut().map(|c| &mut c.layers[i]);
-            let (y, weights) = block.forward(&x, mask.as_ref(), layer_cache)?;
-            x = y;
-            if want_attentions {
-                attentions.push(weights);
-            }
-        }
+        let layers = cache.as_deref_mut().map(|c| c.layers.as_mut_slice());
+        let (x, attentions) = run_blocks(&self.blocks, x, mask.as_ref(), layers, rope.as_ref(), want_attentions)?;
         if let Some(c) = cache {
             c.len += t;
         }
         Ok(LlmOutput { hidden: self.ln_f.forward(&x)?, attentions })
     }
 
-    /// Hidden states (b, t, D_t) -> logits (b, t, vocab), through the tied embedding matrix.
+    /// Hidden states (b, t, D_t) -> logits (b, t, vocab), through the LM head.
     pub fn logits(&self, hidden: &Tensor) -> Result<Tensor> {
-        linear::tied_logits(hidden, self.wte.embeddings())
+        self.head.forward(hidden)
     }
 
     pub fn layers(&self) -> usize {
@@ -150,5 +164,13 @@ impl Llm {
 
     pub fn device(&self) -> &Device {
         self.wte.embeddings().device()
+    }
+
+    /// The rotary embedding's inverse frequencies, for a Llama LLM (to check a checkpoint's).
+    pub fn rope_inv_freq(&self) -> Option<&[f32]> {
+        match &self.positions {
+            Positions::Rotary(rope) => Some(rope.inv_freq()),
+            Positions::Learned(_) => None,
+        }
     }
 }

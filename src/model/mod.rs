@@ -14,3 +14,4 @@ pub mod projector;
 pub mod llm;
 pub mod vlm;
 pub mod weights;
+pub mod nanovlm;

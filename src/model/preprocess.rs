@@ -4,12 +4,16 @@
 //! -> resized to 224x224 (bilinear, antialiased when shrinking) -> CLIP's mean and std
 //! -> (1, 3, 224, 224). Cropping the central square and then resizing it keeps the same pixels as
 //! CLIP's "resize the shorter side to 224, then center-crop", without resizing what is cut away.
+//! A model's config may say otherwise (`config::Preprocess`): nanoVLM resizes the whole image to
+//! 224x224 (its aspect ratio lost) and keeps values in [0, 1].
 
 use std::io::Cursor;
 
 use candle_core::{bail, Device, Result, Tensor};
 use image::imageops::FilterType;
 use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, RgbImage, RgbaImage};
+
+use crate::model::config::{Preprocess, Resize};
 
 /// CLIP's per-channel normalisation (OpenAI CLIP, `_transform`).
 pub const CLIP_MEAN: [f32; 3] = [0.481_454_66, 0.457_827_5, 0.408_210_73];
@@ -116,6 +120,11 @@ impl PreparedImage {
     /// From RGBA pixels, as `getImageData` gives them. Alpha is dropped (the canvas has already
     /// composited the image).
     pub fn from_rgba(rgba: &[u8], width: u32, height: u32, size: usize) -> Result<Self> {
+        Self::from_rgba_resized(rgba, width, height, size, Resize::CenterCrop)
+    }
+
+    /// `from_rgba`, resized as `resize` says.
+    pub fn from_rgba_resized(rgba: &[u8], width: u32, height: u32, size: usize, resize: Resize) -> Result<Self> {
         if width == 0 || height == 0 {
             bail!("the image is empty ({width}x{height} pixels)");
         }
@@ -126,13 +135,18 @@ impl PreparedImage {
         }
         let image = RgbaImage::from_raw(width, height, rgba.to_vec())
             .ok_or_else(|| err("pixels", "buffer does not match its size"))?;
-        Ok(Self::from_image(&DynamicImage::ImageRgba8(image), size))
+        Ok(Self::from_image_resized(&DynamicImage::ImageRgba8(image), size, resize))
     }
 
     /// From an encoded file (PNG, JPEG, GIF's first frame, WebP, BMP), turned upright by its EXIF
     /// orientation, decoded within `decode_limits()`. The size the header declares is checked
     /// before any pixel is decoded, so a small file that declares a huge image costs nothing.
     pub fn from_encoded(bytes: &[u8], size: usize) -> Result<Self> {
+        Self::from_encoded_resized(bytes, size, Resize::CenterCrop)
+    }
+
+    /// `from_encoded`, resized as `resize` says.
+    pub fn from_encoded_resized(bytes: &[u8], size: usize, resize: Resize) -> Result<Self> {
         if bytes.is_empty() {
             bail!("the file is empty (0 bytes): choose the image again, or another one");
         }
@@ -154,29 +168,46 @@ impl PreparedImage {
         let orientation = decoder.orientation().map_err(|e| decode_error(&name, e))?;
         let mut image = DynamicImage::from_decoder(decoder).map_err(|e| decode_error(&name, e))?;
         image.apply_orientation(orientation);
-        Ok(Self::from_image(&image, size))
+        Ok(Self::from_image_resized(&image, size, resize))
     }
 
     /// Central square, resized to `size` x `size`.
     pub fn from_image(image: &DynamicImage, size: usize) -> Self {
+        Self::from_image_resized(image, size, Resize::CenterCrop)
+    }
+
+    /// The central square (`CenterCrop`) or the whole image (`Squash`), resized to `size` x `size`.
+    pub fn from_image_resized(image: &DynamicImage, size: usize, resize: Resize) -> Self {
         let (w, h) = (image.width(), image.height());
-        let side = w.min(h);
-        let square = image.crop_imm((w - side) / 2, (h - side) / 2, side, side).to_rgb8();
-        let resized: RgbImage = if side as usize == size {
-            square
+        let kept = match resize {
+            Resize::CenterCrop => {
+                let side = w.min(h);
+                image.crop_imm((w - side) / 2, (h - side) / 2, side, side).to_rgb8()
+            }
+            Resize::Squash => image.to_rgb8(),
+        };
+        let resized: RgbImage = if kept.dimensions() == (size as u32, size as u32) {
+            kept
         } else {
-            image::imageops::resize(&square, size as u32, size as u32, FilterType::Triangle)
+            image::imageops::resize(&kept, size as u32, size as u32, FilterType::Triangle)
         };
         Self { size, rgb: resized.into_raw(), source_size: (w, h) }
     }
 
     /// The model's input: (1, 3, size, size), each channel normalised with CLIP's mean and std.
     pub fn to_tensor(&self, device: &Device) -> Result<Tensor> {
+        self.to_tensor_with(&Preprocess::default(), device)
+    }
+
+    /// The model's input: (1, 3, size, size), each channel's value in [0, 1] less `mean`, over
+    /// `std`, as `preprocess` says.
+    pub fn to_tensor_with(&self, preprocess: &Preprocess, device: &Device) -> Result<Tensor> {
+        let (mean, std) = (preprocess.mean, preprocess.std);
         let plane = self.size * self.size;
         let mut chw = vec![0f32; 3 * plane];
         for (i, px) in self.rgb.chunks_exact(3).enumerate() {
             for c in 0..3 {
-                chw[c * plane + i] = (px[c] as f32 / 255.0 - CLIP_MEAN[c]) / CLIP_STD[c];
+                chw[c * plane + i] = (px[c] as f32 / 255.0 - mean[c]) / std[c];
             }
         }
         Tensor::from_vec(chw, (1, 3, self.size, self.size), device)

@@ -1,5 +1,7 @@
 //! The projector: the one trainable bridge between the frozen vision encoder and the LLM.
-//! (b, 196, D_v) -> (b, 196, D_t): each patch feature becomes an image token of the LLM's width.
+//! (b, 196, D_v) -> (b, 196, D_t): each patch feature becomes an image token of the LLM's width;
+//! or, with a pixel shuffle, (b, 196, D_v) -> (b, 49, 4 D_v) -> (b, 49, D_t): each 2x2 block of
+//! neighbouring patches becomes one image token (nanoVLM, Idefics3).
 
 use std::collections::HashMap;
 
@@ -7,9 +9,9 @@ use candle_core::{bail, DType, Device, Error, Module, Result, Tensor};
 use candle_nn::VarBuilder;
 
 use crate::ops::activation;
-use crate::ops::linear::{linear, Linear};
+use crate::ops::linear::{linear, linear_no_bias, Linear};
 
-use crate::model::config::ProjectorKind;
+use crate::model::config::{ProjectorConfig, ProjectorKind};
 
 /// How messages about a projector file name it; the page puts the file's own name in its place.
 pub const PROJECTOR_FILE: &str = "the projector file";
@@ -20,11 +22,26 @@ pub enum Projector {
     /// LLaVA-1.5: Linear, GELU, Linear; with `neighbourhood`, fc1 reads each patch's 3x3
     /// neighbourhood (`ProjectorKind::Mlp2xGelu3x3`).
     Mlp2xGelu { fc1: Linear, fc2: Linear, neighbourhood: bool },
+    /// nanoVLM's: `pixel_shuffle(x, factor)`, then `Linear(factor^2 D_v, D_t)` without bias.
+    PixelShuffle { linear: Linear, factor: usize },
 }
 
 impl Projector {
     pub fn new(kind: ProjectorKind, vision_width: usize, text_width: usize, vb: VarBuilder) -> Result<Self> {
+        Self::with_factor(kind, 1, vision_width, text_width, vb)
+    }
+
+    /// A projector as config.json's `projector` describes it.
+    pub fn from_config(cfg: &ProjectorConfig, vision_width: usize, text_width: usize, vb: VarBuilder) -> Result<Self> {
+        Self::with_factor(cfg.kind, cfg.factor, vision_width, text_width, vb)
+    }
+
+    fn with_factor(kind: ProjectorKind, factor: usize, vision_width: usize, text_width: usize, vb: VarBuilder) -> Result<Self> {
         Ok(match kind {
+            ProjectorKind::PixelShuffle => Self::PixelShuffle {
+                linear: linear_no_bias(factor * factor * vision_width, text_width, vb.pp("linear"))?,
+                factor,
+            },
             ProjectorKind::Linear => Self::Linear { linear: linear(vision_width, text_width, vb.pp("linear"))? },
             ProjectorKind::Mlp2xGelu | ProjectorKind::Mlp2xGelu3x3 => Self::Mlp2xGelu {
                 fc1: linear(kind.patches_per_token() * vision_width, text_width, vb.pp("fc1"))?,
@@ -42,6 +59,9 @@ impl Projector {
         };
         match kind {
             ProjectorKind::Linear => layer("linear", v).to_vec(),
+            // A pixel shuffle's projector is trained with its model (the training panel trains
+            // the shipped family's kinds), never saved alone.
+            ProjectorKind::PixelShuffle => vec![],
             ProjectorKind::Mlp2xGelu | ProjectorKind::Mlp2xGelu3x3 => {
                 layer("fc1", kind.patches_per_token() * v).into_iter().chain(layer("fc2", t)).collect()
             }
@@ -98,9 +118,11 @@ impl Projector {
     /// The first layer's weight (D_t, D_v), or (D_t, 9 D_v) for the 3x3 kind (the 9 neighbours'
     /// columns side by side, row by row from the top left): what the page draws as the
     /// projection's heat map.
+    /// For the pixel shuffle: (D_t, 4 D_v), the four patches' columns side by side, (0, 0),
+    /// (0, 1), (1, 0), (1, 1) of their 2x2 block.
     pub fn first_weight(&self) -> &Tensor {
         match self {
-            Self::Linear { linear } => linear.weight(),
+            Self::Linear { linear } | Self::PixelShuffle { linear, .. } => linear.weight(),
             Self::Mlp2xGelu { fc1, .. } => fc1.weight(),
         }
     }
@@ -110,6 +132,7 @@ impl Module for Projector {
     fn forward(&self, patch_features: &Tensor) -> Result<Tensor> {
         match self {
             Self::Linear { linear } => linear.forward(patch_features),
+            Self::PixelShuffle { linear, factor } => linear.forward(&pixel_shuffle(patch_features, *factor)?),
             // LLaVA-1.5 uses the exact (erf) GELU here.
             Self::Mlp2xGelu { fc1, fc2, neighbourhood } => {
                 let x = if *neighbourhood { with_neighbours(patch_features)? } else { patch_features.clone() };
@@ -137,4 +160,20 @@ pub fn with_neighbours(x: &Tensor) -> Result<Tensor> {
         }
     }
     Tensor::cat(&parts, 3)?.reshape((b, n, 9 * d))
+}
+
+/// (b, n, D) patch features on a square grid -> (b, n / f^2, f^2 D): image token (r, c) of the
+/// (side / f)^2 grid is the patches (f r + dr, f c + dc) side by side, dr outer, dc inner (for
+/// f = 2: (0, 0), (0, 1), (1, 0), (1, 1)), as nanoVLM's `ModalityProjector.pixel_shuffle`.
+pub fn pixel_shuffle(x: &Tensor, factor: usize) -> Result<Tensor> {
+    let (b, n, d) = x.dims3()?;
+    let side = (n as f64).sqrt().round() as usize;
+    if side * side != n || factor == 0 || side % factor != 0 {
+        bail!("a pixel shuffle by {factor} needs a square grid of patches whose side it divides, got {n} patches");
+    }
+    let s = side / factor;
+    x.reshape((b, s, factor, s, factor, d))? // (b, r, dr, c, dc, d)
+        .permute((0, 1, 3, 2, 4, 5))? // (b, r, c, dr, dc, d)
+        .contiguous()?
+        .reshape((b, s * s, factor * factor * d))
 }

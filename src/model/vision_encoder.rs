@@ -1,17 +1,19 @@
-//! The vision encoder: a ViT with CLIP ViT-B/16's layout.
+//! The vision encoder: a ViT with CLIP ViT-B/16's layout, or SigLIP's.
 //!
 //! (b, 3, 224, 224) -> 196 patches of 16x16x3 = 768 values -> patch embedding (CLIP's linear map,
 //! the same as a 16x16 stride-16 convolution; or the hierarchical MLP stem, see `config::Stem`)
 //! -> [CLS, patch_1 .. patch_196] + learned positions -> pre-LN blocks -> final LayerNorm
 //! -> the 196 patch features (b, 196, D_v). Either stem sees only its own patch.
 //! The CLS output is kept apart: LLaVA projects only the patch features; CLIP training uses CLS.
+//! SigLIP (nanoVLM's encoder) is the same ViT without a CLS token, its LayerNorms' epsilon 1e-6
+//! (`config.vision.cls_token`, `layer_norm_eps`).
 
 use candle_core::{Module, Result, Tensor};
 use candle_nn::VarBuilder;
 
 use crate::model::config::{Stem, VisionConfig};
 use crate::model::patch_grid::PatchGrid;
-use crate::model::transformer::{layer_norm, Block, LayerNorm};
+use crate::model::transformer::{norm, run_blocks, Block, BlockLayout, Norm, NormKind};
 use crate::ops::activation::gelu_tanh;
 use crate::ops::linear::{linear, Linear};
 
@@ -20,15 +22,17 @@ enum PatchEmbed {
     Linear(Linear),
     /// Three levels: 4x4 pixels (48 values), 2x2 of those, 2x2 of those; LayerNorm and GELU
     /// after the first two.
-    Hmlp { levels: [Linear; 3], norms: [LayerNorm; 2] },
+    Hmlp { levels: [Linear; 3], norms: [Norm; 2] },
 }
 
 pub struct VisionEncoder {
     patch_embed: PatchEmbed,
-    cls_token: Tensor,
+    /// CLIP's; SigLIP has none.
+    cls_token: Option<Tensor>,
+    /// (1, [1 +] 196, D_v): the CLS token's position first where there is one.
     pos_embed: Tensor,
     blocks: Vec<Block>,
-    ln_post: LayerNorm,
+    ln_post: Norm,
     grid: PatchGrid,
     width: usize,
 }
@@ -36,19 +40,28 @@ pub struct VisionEncoder {
 pub struct VisionOutput {
     /// (b, 196, D_v): what the projector receives.
     pub patch_features: Tensor,
-    /// (b, D_v): the CLS token after the final LayerNorm.
-    pub cls: Tensor,
-    /// One (b, heads, 197, 197) tensor per layer when asked for; position 0 is CLS, 1 + i patch i.
+    /// (b, D_v): the CLS token after the final LayerNorm, where the encoder has one.
+    pub cls: Option<Tensor>,
+    /// One (b, heads, 197, 197) tensor per layer when asked for; position 0 is CLS, 1 + i patch i
+    /// (without a CLS token: (b, heads, 196, 196), position i is patch i).
     pub attentions: Vec<Tensor>,
+}
+
+impl VisionOutput {
+    /// The CLS token's output (b, D_v), for an encoder that has one (CLIP training reads it).
+    pub fn cls(&self) -> Result<&Tensor> {
+        self.cls.as_ref().ok_or_else(|| candle_core::Error::Msg("this vision encoder has no CLS token".into()))
+    }
 }
 
 impl VisionEncoder {
     pub fn new(cfg: &VisionConfig, vb: VarBuilder) -> Result<Self> {
         let grid = PatchGrid::new(cfg.image_size, cfg.patch_size);
         let patch_dim = 3 * cfg.patch_size * cfg.patch_size;
-        let blocks = (0..cfg.layers)
-            .map(|i| Block::new(cfg.width, cfg.heads, cfg.mlp_width, vb.pp(format!("blocks.{i}"))))
-            .collect::<Result<_>>()?;
+        let layout = BlockLayout::gpt(cfg.width, cfg.heads, cfg.mlp_width, cfg.layer_norm_eps);
+        let blocks = (0..cfg.layers).map(|i| Block::new(&layout, vb.pp(format!("blocks.{i}")))).collect::<Result<_>>()?;
+        let layer_norm = |width, vb| norm(NormKind::LayerNorm, width, cfg.layer_norm_eps, vb);
+        let cls = cfg.cls_token as usize;
         Ok(Self {
             patch_embed: match cfg.stem {
                 Stem::Linear => PatchEmbed::Linear(linear(patch_dim, cfg.width, vb.pp("patch_embed"))?),
@@ -64,8 +77,8 @@ impl VisionEncoder {
                     }
                 }
             },
-            cls_token: vb.get((1, 1, cfg.width), "cls_token")?,
-            pos_embed: vb.get((1, grid.num_patches() + 1, cfg.width), "pos_embed")?,
+            cls_token: if cfg.cls_token { Some(vb.get((1, 1, cfg.width), "cls_token")?) } else { None },
+            pos_embed: vb.get((1, cls + grid.num_patches(), cfg.width), "pos_embed")?,
             blocks,
             ln_post: layer_norm(cfg.width, vb.pp("ln_post"))?,
             grid,
@@ -142,9 +155,11 @@ impl VisionEncoder {
     pub fn forward(&self, pixels: &Tensor, want_attentions: bool) -> Result<VisionOutput> {
         let b = self.check_pixels(pixels)?;
         let patches = self.embed_patches(pixels)?; // (b, 196, D_v)
-        let cls = self.cls_token.broadcast_as((b, 1, self.width))?;
-        let x = Tensor::cat(&[&cls, &patches], 1)?.broadcast_add(&self.pos_embed)?; // (b, 197, D_v)
-        self.blocks_forward(x, want_attentions, self.grid.num_patches())
+        let x = match &self.cls_token {
+            Some(cls) => Tensor::cat(&[&cls.broadcast_as((b, 1, self.width))?, &patches], 1)?, // (b, 197, D_v)
+            None => patches,
+        };
+        self.blocks_forward(x.broadcast_add(&self.pos_embed)?, want_attentions, self.grid.num_patches())
     }
 
     /// The encoder on some of each image's patches only, the others dropped before the stem (as
@@ -154,6 +169,7 @@ impl VisionEncoder {
     /// Returns patch features (b, k, D_v), in `keep`'s order.
     pub fn forward_kept(&self, pixels: &Tensor, keep: &[Vec<u32>]) -> Result<VisionOutput> {
         let b = self.check_pixels(pixels)?;
+        let Some(cls_token) = &self.cls_token else { candle_core::bail!("forward_kept: the encoder has no CLS token to train with") };
         let (n, k) = (self.grid.num_patches(), keep.first().map_or(0, Vec::len));
         if keep.len() != b || keep.iter().any(|row| row.len() != k || row.iter().any(|&i| i as usize >= n)) {
             candle_core::bail!("forward_kept: every one of the {b} images needs the same number of patches, each below {n}");
@@ -166,24 +182,19 @@ impl VisionEncoder {
         let positions = self.pos_embed.narrow(1, 1, n)?.squeeze(0)?; // (196, D_v)
         let positions = positions.index_select(&Tensor::new(keep.concat().as_slice(), dev)?, 0)?.reshape((b, k, self.width))?;
         let patches = (self.stem(&input)? + positions)?;
-        let cls = self.cls_token.broadcast_add(&self.pos_embed.narrow(1, 0, 1)?)?.broadcast_as((b, 1, self.width))?;
+        let cls = cls_token.broadcast_add(&self.pos_embed.narrow(1, 0, 1)?)?.broadcast_as((b, 1, self.width))?;
         self.blocks_forward(Tensor::cat(&[&cls, &patches], 1)?, false, k)
     }
 
-    /// The blocks and final LayerNorm over [CLS, patch tokens] (b, 1 + n, D_v).
-    fn blocks_forward(&self, mut x: Tensor, want_attentions: bool, n: usize) -> Result<VisionOutput> {
-        let mut attentions = Vec::new();
-        for block in &self.blocks {
-            let (y, weights) = block.forward(&x, None, None)?;
-            x = y;
-            if want_attentions {
-                attentions.push(weights);
-            }
-        }
+    /// The blocks and final LayerNorm over [CLS, patch tokens] (b, 1 + n, D_v), or the patch
+    /// tokens alone (b, n, D_v).
+    fn blocks_forward(&self, x: Tensor, want_attentions: bool, n: usize) -> Result<VisionOutput> {
+        let (x, attentions) = run_blocks(&self.blocks, x, None, None, None, want_attentions)?;
         let x = self.ln_post.forward(&x)?;
+        let cls = self.cls_token.is_some() as usize;
         Ok(VisionOutput {
-            patch_features: x.narrow(1, 1, n)?,
-            cls: x.narrow(1, 0, 1)?.squeeze(1)?,
+            patch_features: x.narrow(1, cls, n)?,
+            cls: if cls == 1 { Some(x.narrow(1, 0, 1)?.squeeze(1)?) } else { None },
             attentions,
         })
     }

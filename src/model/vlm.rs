@@ -23,19 +23,15 @@ impl Vlm {
         Ok(Self {
             config: config.clone(),
             vision_encoder: VisionEncoder::new(&config.vision, vb.pp("vision_encoder"))?,
-            projector: Projector::new(
-                config.projector.kind,
-                config.vision.width,
-                config.llm.width,
-                vb.pp("projector"),
-            )?,
+            projector: Projector::from_config(&config.projector, config.vision.width, config.llm.width, vb.pp("projector"))?,
             llm: Llm::new(&config.llm, vb.pp("llm"))?,
         })
     }
 
-    /// Image tokens in front of the sequence: 196 for a 224 px image with 16 px patches.
+    /// Image tokens in front of the sequence: 196 for a 224 px image with 16 px patches, 49 after
+    /// a 2x2 pixel shuffle.
     pub fn num_image_tokens(&self) -> usize {
-        self.config.patch_grid().num_patches()
+        self.config.num_image_tokens()
     }
 
     /// (b, 3, 224, 224) -> patch features (b, 196, D_v), with attention weights if asked.

@@ -5,30 +5,41 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
-use candle_core::safetensors::{BufferedSafetensors, Load};
+use candle_core::safetensors::BufferedSafetensors;
 use candle_core::{bail, DType, Device, Error, Result, Shape, Tensor};
 use candle_nn::var_builder::SimpleBackend;
 use candle_nn::{VarBuilder, VarMap};
+use safetensors::tensor::TensorView;
 use safetensors::{Dtype, SafeTensorError, SafeTensors};
 
-use crate::model::config::Config;
+use crate::model::config::{Config, Family};
 use crate::model::vlm::Vlm;
 
 /// A model from safetensors bytes. Tensors may be stored as f32, f16 or bf16; they are widened to
 /// f32 once, here. Every tensor is checked against `config` before it is read, and every error
 /// names the file and the tensor: a cut-short file, a tensor of another dtype, a missing tensor,
-/// a shape that disagrees with config.json, or tensors the config does not use.
+/// a shape that disagrees with config.json, or tensors the config does not use. The tensors'
+/// names are those of `config.family`'s checkpoints (`checkpoint`).
 pub fn load(config: &Config, weights: Vec<u8>, device: &Device) -> Result<Vlm> {
     if let Err(e) = SafeTensors::read_metadata(&weights) {
         return Err(file_error(&weights, e));
     }
     let file = BufferedSafetensors::new(weights).map_err(|e| Error::Msg(format!("{FILE}: {e}")))?;
-    let names: Vec<String> = file.tensors().into_iter().map(|(name, _)| name).collect();
+    load_from(config, TensorFile::Whole(file), device)
+}
+
+/// `load` from a checkpoint's tensors read one at a time (`TensorFile::Parts`): each is given up
+/// as soon as the model has read it, so the file is never in memory whole.
+pub fn load_from(config: &Config, file: TensorFile, device: &Device) -> Result<Vlm> {
+    let names = file.names();
+    let checkpoint = checkpoint(config);
     let used = Arc::new(Mutex::new(HashSet::new()));
-    let backend = CheckedWeights { file, used: used.clone() };
+    let file = Arc::new(file);
+    let backend = CheckedWeights { file: file.clone(), checkpoint: checkpoint.clone(), used: used.clone() };
     let vlm = Vlm::new(config, VarBuilder::from_backend(Box::new(backend), DType::F32, device.clone()))?;
+    checkpoint.check(&vlm, &file)?;
     let used = used.lock().expect("the set of read tensors is never poisoned");
-    let mut unused: Vec<&String> = names.iter().filter(|n| !used.contains(*n)).collect();
+    let mut unused: Vec<&String> = names.iter().filter(|n| !used.contains(*n) && !checkpoint.carried(n)).collect();
     if !unused.is_empty() {
         unused.sort();
         let shown: Vec<String> = unused.iter().take(3).map(|n| format!("`{n}`")).collect();
@@ -40,6 +51,110 @@ pub fn load(config: &Config, weights: Vec<u8>, device: &Device) -> Result<Vlm> {
         );
     }
     Ok(vlm)
+}
+
+/// Where the model's tensor of a name is stored in a checkpoint of another vocabulary.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Stored {
+    /// Under this name, in the model's shape.
+    One(String),
+    /// Under this name, in another shape of the same size and first dimension (a convolution's
+    /// (D, 3, 16, 16) kernel as the linear map's (D, 768)).
+    Reshaped(String),
+    /// Split over several tensors stacked along the first dimension, with their rows: a Llama
+    /// checkpoint's q, k and v (and gate and up), which the model runs as one product.
+    Stacked(Vec<(String, usize)>),
+    /// Under the first of these names the file has (a tied LM head saved under either name).
+    FirstOf(Vec<String>),
+}
+
+/// A checkpoint vocabulary: where each of the model's tensors is in the file, which of the file's
+/// tensors the model recomputes instead of reading, and what to check once the model is built.
+pub trait Checkpoint: Send + Sync {
+    fn stored(&self, name: &str) -> Stored;
+    /// A tensor of the file the model does not read (a buffer it recomputes, a tied matrix's
+    /// second name): not an error.
+    fn carried(&self, _file_name: &str) -> bool {
+        false
+    }
+    /// Checks the built model against what the file carries beside its weights.
+    fn check(&self, _vlm: &Vlm, _file: &TensorFile) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// This crate's own names (`vision_encoder.*`, `projector.*`, `llm.*`): what the shipped model
+/// and every preset store.
+pub struct OwnNames;
+
+impl Checkpoint for OwnNames {
+    fn stored(&self, name: &str) -> Stored {
+        Stored::One(name.to_string())
+    }
+}
+
+/// The checkpoint vocabulary of `config.family`.
+pub fn checkpoint(config: &Config) -> Arc<dyn Checkpoint> {
+    match config.family {
+        Family::Explainer => Arc::new(OwnNames),
+        Family::NanoVlm => Arc::new(crate::model::nanovlm::Names::new(config)),
+    }
+}
+
+/// A tensor's dtype, shape and bytes, read on its own.
+pub struct TensorPart {
+    pub dtype: Dtype,
+    pub shape: Vec<usize>,
+    pub bytes: Vec<u8>,
+}
+
+/// The tensors of a safetensors checkpoint, as a model reads them.
+pub enum TensorFile {
+    /// The whole file in memory.
+    Whole(BufferedSafetensors),
+    /// Each tensor's bytes on their own, each dropped once the model has read it.
+    Parts(Mutex<HashMap<String, TensorPart>>),
+}
+
+impl TensorFile {
+    pub fn names(&self) -> Vec<String> {
+        match self {
+            Self::Whole(file) => file.tensors().into_iter().map(|(name, _)| name).collect(),
+            Self::Parts(parts) => parts.lock().expect("the tensor parts are never poisoned").keys().cloned().collect(),
+        }
+    }
+
+    pub fn contains(&self, name: &str) -> bool {
+        match self {
+            Self::Whole(file) => file.get(name).is_ok(),
+            Self::Parts(parts) => parts.lock().expect("the tensor parts are never poisoned").contains_key(name),
+        }
+    }
+
+    /// `f` of the stored tensor `name`, if the file has it.
+    pub fn with_view<R>(&self, name: &str, f: impl FnOnce(&TensorView<'_>) -> R) -> Option<R> {
+        match self {
+            Self::Whole(file) => file.get(name).ok().map(|view| f(&view)),
+            Self::Parts(parts) => {
+                let parts = parts.lock().expect("the tensor parts are never poisoned");
+                let part = parts.get(name)?;
+                let view = TensorView::new(part.dtype, part.shape.clone(), &part.bytes).ok()?;
+                Some(f(&view))
+            }
+        }
+    }
+
+    /// Gives up the bytes of `name` (a part, once read; the whole file keeps its buffer).
+    fn release(&self, name: &str) {
+        if let Self::Parts(parts) = self {
+            parts.lock().expect("the tensor parts are never poisoned").remove(name);
+        }
+    }
+
+    /// A stored tensor as f32 values, as it is stored (no shape check).
+    pub fn read_f32(&self, name: &str, device: &Device) -> Result<Option<Tensor>> {
+        self.with_view(name, |view| widen(view, device)).transpose()
+    }
 }
 
 /// The weights of a model file as named f32 tensors, each checked against `config` as `load`
@@ -107,46 +222,93 @@ fn data_bytes_declared(bytes: &[u8]) -> Option<u64> {
 /// Reads tensors for `Vlm::new`, checking each one's dtype and shape before converting it, and
 /// remembering which were read.
 struct CheckedWeights {
-    file: BufferedSafetensors,
+    file: Arc<TensorFile>,
+    checkpoint: Arc<dyn Checkpoint>,
     used: Arc<Mutex<HashSet<String>>>,
+}
+
+impl CheckedWeights {
+    /// The stored tensor `stored` (the model's `name`) as f32 of `shape`.
+    fn read(&self, stored: &Stored, name: &str, shape: &[usize], device: &Device) -> Result<Tensor> {
+        let different = "the two files come from different models";
+        let (parts, whole): (Vec<(String, Option<usize>)>, bool) = match stored {
+            Stored::One(n) => (vec![(n.clone(), None)], true),
+            Stored::Reshaped(n) => (vec![(n.clone(), None)], false),
+            Stored::Stacked(ns) => (ns.iter().map(|(n, rows)| (n.clone(), Some(*rows))).collect(), false),
+            Stored::FirstOf(ns) => {
+                let n = ns.iter().find(|n| self.file.contains(n)).unwrap_or(&ns[0]);
+                (vec![(n.clone(), None)], true)
+            }
+        };
+        let mut tensors = Vec::with_capacity(parts.len());
+        for (part, rows) in &parts {
+            let tensor = self.file.with_view(part, |view| -> Result<Tensor> {
+                if !matches!(view.dtype(), Dtype::F32 | Dtype::F16 | Dtype::BF16) {
+                    bail!("{FILE}: tensor `{part}` is stored as {:?}; weights must be F32, F16 or BF16: save the model again with floating-point weights", view.dtype());
+                }
+                let stored_shape = view.shape();
+                let expected: Vec<usize> = match rows {
+                    Some(rows) => std::iter::once(*rows).chain(shape.iter().skip(1).copied()).collect(),
+                    None => shape.to_vec(),
+                };
+                let fits = if whole || rows.is_some() {
+                    stored_shape == expected.as_slice()
+                } else {
+                    stored_shape.first() == expected.first() && stored_shape.iter().product::<usize>() == expected.iter().product::<usize>()
+                };
+                if !fits {
+                    bail!("{FILE}: tensor `{part}` has shape {stored_shape:?}, but config.json's sizes make it {expected:?}: {different}");
+                }
+                widen(view, device)
+            });
+            let Some(tensor) = tensor else {
+                let what = if part == name { String::new() } else { format!(" (the model's `{name}`)") };
+                bail!("{FILE} has no tensor `{part}`{what}, which the model of config.json needs: {different}");
+            };
+            tensors.push(tensor?);
+        }
+        let tensor = if tensors.len() == 1 { tensors.pop().expect("one tensor") } else { Tensor::cat(&tensors, 0)? };
+        let mut used = self.used.lock().expect("the set of read tensors is never poisoned");
+        for (part, _) in parts {
+            self.file.release(&part);
+            used.insert(part);
+        }
+        tensor.reshape(shape)
+    }
 }
 
 impl SimpleBackend for CheckedWeights {
     fn get(&self, shape: Shape, name: &str, _: candle_nn::Init, dtype: DType, device: &Device) -> Result<Tensor> {
-        let view = self.file.get(name).map_err(|_| {
-            Error::Msg(format!(
-                "{FILE} has no tensor `{name}`, which the model of config.json needs: the two files come from different models"
-            ))
-        })?;
-        if !matches!(view.dtype(), Dtype::F32 | Dtype::F16 | Dtype::BF16) {
-            bail!("{FILE}: tensor `{name}` is stored as {:?}; weights must be F32, F16 or BF16: save the model again with floating-point weights", view.dtype());
-        }
-        if view.shape() != shape.dims() {
-            bail!(
-                "{FILE}: tensor `{name}` has shape {:?}, but config.json's sizes make it {:?}: the two files come from different models",
-                view.shape(),
-                shape.dims()
-            );
-        }
-        let tensor = if dtype == DType::F32 { widen(&view, device)? } else { view.load(device)?.to_dtype(dtype)? };
-        self.used.lock().expect("the set of read tensors is never poisoned").insert(name.to_string());
-        Ok(tensor)
+        let tensor = self.read(&self.checkpoint.stored(name), name, shape.dims(), device)?;
+        if dtype == DType::F32 { Ok(tensor) } else { tensor.to_dtype(dtype) }
     }
 
     fn get_unchecked(&self, name: &str, dtype: DType, device: &Device) -> Result<Tensor> {
-        let view = self.file.get(name).map_err(|_| Error::Msg(format!("{FILE} has no tensor `{name}`")))?;
-        self.get(Shape::from_dims(view.shape()), name, candle_nn::Init::Const(0.0), dtype, device)
+        let stored = self.checkpoint.stored(name);
+        let first = match &stored {
+            Stored::One(n) | Stored::Reshaped(n) => n.clone(),
+            Stored::Stacked(ns) => ns.first().map(|(n, _)| n.clone()).unwrap_or_default(),
+            Stored::FirstOf(ns) => ns.iter().find(|n| self.file.contains(n)).cloned().unwrap_or_default(),
+        };
+        let Some(shape) = self.file.with_view(&first, |view| view.shape().to_vec()) else {
+            bail!("{FILE} has no tensor `{first}`")
+        };
+        self.get(Shape::from_dims(&shape), name, candle_nn::Init::Const(0.0), dtype, device)
     }
 
     fn contains_tensor(&self, name: &str) -> bool {
-        self.file.get(name).is_ok()
+        match self.checkpoint.stored(name) {
+            Stored::One(n) | Stored::Reshaped(n) => self.file.contains(&n),
+            Stored::Stacked(ns) => ns.iter().all(|(n, _)| self.file.contains(n)),
+            Stored::FirstOf(ns) => ns.iter().any(|n| self.file.contains(n)),
+        }
     }
 }
 
 /// A stored f32, f16 or bf16 tensor as f32, converted straight from the file's bytes in one pass
 /// (candle's `load` + `to_dtype` copies the f16 values first, then widens each through `half`'s
 /// branching conversion: most of a model's load time in the browser).
-fn widen(view: &safetensors::tensor::TensorView<'_>, device: &Device) -> Result<Tensor> {
+fn widen(view: &TensorView<'_>, device: &Device) -> Result<Tensor> {
     let bytes = view.data();
     let halves = || bytes.chunks_exact(2).map(|b| u16::from_le_bytes([b[0], b[1]]));
     let values: Vec<f32> = match view.dtype() {

@@ -148,15 +148,3 @@ impl Module for Linear {
         y.reshape(out_dims)
     }
 }
-
-/// Hidden states (b, t, D) -> logits (b, t, vocab) through an embedding matrix `wte` (vocab, D)
-/// used as the LM head (tied weights). A frozen matrix under a hidden state that wants a gradient
-/// backpropagates to the hidden state only.
-pub fn tied_logits(hidden: &Tensor, wte: &Tensor) -> Result<Tensor> {
-    if hidden.track_op() && !wte.track_op() {
-        let (b, t, c) = hidden.dims3()?;
-        let logits = kernels::matmul_frozen_weight(&hidden.reshape((b * t, c))?, wte, None, None)?;
-        return logits.reshape((b, t, wte.dim(0)?));
-    }
-    hidden.broadcast_matmul(&wte.t()?)
-}

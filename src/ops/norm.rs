@@ -1,4 +1,4 @@
-//! Normalisation: which LayerNorm kernel runs.
+//! Normalisation: which LayerNorm or RMSNorm kernel runs.
 
 use candle_core::{Result, Tensor};
 
@@ -13,5 +13,17 @@ pub fn layer_norm(x: &Tensor, weight: &Tensor, bias: &Tensor, eps: f32) -> Resul
         kernels::layer_norm(x, weight, bias, eps)
     } else {
         candle_nn::ops::layer_norm(x, weight, bias, eps)
+    }
+}
+
+/// RMSNorm over the last dimension, x / sqrt(mean(x^2) + eps) * weight (Llama's, nanoVLM's).
+/// candle's fused kernel for inference; where a gradient is wanted, the same formula in candle's
+/// differentiable ops.
+pub fn rms_norm(x: &Tensor, weight: &Tensor, eps: f32) -> Result<Tensor> {
+    if wants_gradient(&[x, weight]) || !x.is_contiguous() {
+        let mean_square = x.sqr()?.mean_keepdim(candle_core::D::Minus1)?;
+        x.broadcast_div(&(mean_square + eps as f64)?.sqrt()?)?.broadcast_mul(weight)
+    } else {
+        candle_nn::ops::rms_norm(x, weight, eps)
     }
 }

@@ -8,6 +8,11 @@
 //! pair is left. Decoding concatenates the tokens' bytes. `tests/tokenizer.rs` checks every id
 //! against the `tokenizers` crate's on the training texts and on text in other scripts.
 //!
+//! Two pre-tokenizers are read: GPT-2's `ByteLevel` alone (the shipped model's), and SmolLM2's
+//! (nanoVLM's tokenizer), a `Sequence` of `Digits` (each digit a word of its own) then the same
+//! `ByteLevel`. A byte the vocabulary has no token for is dropped, as the `tokenizers` crate
+//! drops it (SmolLM2's vocabulary lacks 21 control bytes).
+//!
 //! Special tokens: `<|bos|>` starts the text, `<|eos|>` ends the answer, `<|pad|>` fills batches,
 //! `<|image|>` names the image's place (the 196 image tokens stand there), and the task tokens
 //! `<|caption|>`, `<|question|>` and `<|answer|>` frame the prompt. Text that spells one
@@ -42,14 +47,19 @@ pub struct TextTokenizer {
     names: Vec<Option<String>>,
     /// The bytes each id stands for; `None` for a special token (or an unused id).
     bytes: Arc<Vec<Option<Vec<u8>>>>,
-    /// The id of each single byte.
-    byte_ids: [u32; 256],
+    /// The id of each single byte (`None`: no token; the byte is dropped).
+    byte_ids: [Option<u32>; 256],
     /// (left, right) -> (rank, merged): the merges in the order they were learned.
     merges: HashMap<(u32, u32), (u32, u32)>,
     /// Distinct tokens, special ones included.
     count: usize,
     json: String,
-    pub special: SpecialIds,
+    /// The explainer's special tokens, or why this tokenizer has none (`special`).
+    special: std::result::Result<SpecialIds, String>,
+    /// Added tokens by their text (`<|endoftext|>`, ...).
+    added: HashMap<String, u32>,
+    /// Whether each digit is a word of its own before GPT-2's pattern runs (SmolLM2).
+    digits: bool,
 }
 
 fn err(context: &str, e: impl std::fmt::Display) -> candle_core::Error {
@@ -79,6 +89,8 @@ struct File {
     added_tokens: Vec<AddedToken>,
     normalizer: Option<Value>,
     pre_tokenizer: Option<Value>,
+    #[serde(default)]
+    post_processor: Option<Value>,
     decoder: Option<Value>,
     model: Model,
 }
@@ -114,12 +126,21 @@ enum Merge {
     Joined(String),
 }
 
-/// `ByteLevel` with GPT-2's pattern and no prefix space: the one pre-tokenizer (and decoder)
-/// this module runs.
-fn is_gpt2_byte_level(v: &Option<Value>) -> bool {
-    v.as_ref().is_some_and(|v| {
-        v["type"] == "ByteLevel" && v["add_prefix_space"] == false && v.get("use_regex").is_none_or(|r| r == true)
-    })
+/// `ByteLevel` with GPT-2's pattern and no prefix space.
+fn is_gpt2_byte_level(v: &Value) -> bool {
+    v["type"] == "ByteLevel" && v["add_prefix_space"] == false && v.get("use_regex").is_none_or(|r| r == true)
+}
+
+/// Whether the pre-tokenizer splits off every digit first (SmolLM2's `Digits` with
+/// `individual_digits`) before GPT-2's `ByteLevel`; `None`: a pre-tokenizer this module does not run.
+fn splits_digits(v: &Option<Value>) -> Option<bool> {
+    let v = v.as_ref()?;
+    if is_gpt2_byte_level(v) {
+        return Some(false);
+    }
+    let steps = v.get("pretokenizers")?.as_array()?;
+    let digits = |d: &Value| d["type"] == "Digits" && d["individual_digits"] == true;
+    (v["type"] == "Sequence" && steps.len() == 2 && digits(&steps[0]) && is_gpt2_byte_level(&steps[1])).then_some(true)
 }
 
 impl TextTokenizer {
@@ -138,8 +159,18 @@ impl TextTokenizer {
         if file.normalizer.is_some() {
             return unsupported("it has a normalizer");
         }
-        if !is_gpt2_byte_level(&file.pre_tokenizer) || !is_gpt2_byte_level(&file.decoder) {
-            return unsupported("its pre-tokenizer or decoder is not ByteLevel with GPT-2's pattern and no prefix space");
+        let Some(digits) = splits_digits(&file.pre_tokenizer) else {
+            return unsupported("its pre-tokenizer is neither ByteLevel with GPT-2's pattern and no prefix space nor Digits then that");
+        };
+        // The ByteLevel decoder turns each token's characters back into its bytes whatever its
+        // prefix-space setting (that only trims offsets).
+        if file.decoder.as_ref().is_none_or(|d| d["type"] != "ByteLevel") {
+            return unsupported("its decoder is not ByteLevel");
+        }
+        // A ByteLevel post-processor adds no token; a template (a BOS in front) would, and the
+        // prompt formats here put in every token themselves.
+        if file.post_processor.as_ref().is_some_and(|p| p["type"] != "ByteLevel") {
+            return unsupported("its post-processor adds tokens (it is not ByteLevel)");
         }
         if model.dropout.is_some_and(|d| d > 0.0)
             || model.continuing_subword_prefix.is_some()
@@ -178,12 +209,12 @@ impl TextTokenizer {
             .zip(&special)
             .map(|(name, &special)| if special { None } else { name.as_deref().and_then(|n| text_bytes(n, &byte_of)) })
             .collect();
-        let mut byte_ids = [0u32; 256];
+        let mut byte_ids = [None; 256];
         for b in 0..=255u8 {
-            match model.vocab.get(&byte_to_char(b).to_string()) {
-                Some(&id) => byte_ids[b as usize] = id,
-                None => bail!("tokenizer.json: the vocabulary has no token for the byte 0x{b:02X}, so not every text can be encoded"),
-            }
+            byte_ids[b as usize] = model.vocab.get(&byte_to_char(b).to_string()).copied();
+        }
+        if byte_ids.iter().all(Option::is_none) {
+            bail!("tokenizer.json: the vocabulary has no token for any single byte: it is not a byte-level BPE");
         }
         let id_of = |text: &str| model.vocab.get(text).copied();
         let mut merges = HashMap::with_capacity(model.merges.len());
@@ -213,17 +244,25 @@ impl TextTokenizer {
             }
             Ok(t.id)
         };
-        let special = SpecialIds {
-            bos: lookup(SPECIAL_TOKENS[0])?,
-            eos: lookup(SPECIAL_TOKENS[1])?,
-            pad: lookup(SPECIAL_TOKENS[2])?,
-            image: lookup(SPECIAL_TOKENS[3])?,
-            caption: lookup(SPECIAL_TOKENS[4])?,
-            question: lookup(SPECIAL_TOKENS[5])?,
-            answer: lookup(SPECIAL_TOKENS[6])?,
+        // The explainer's prompt tokens, if this tokenizer has them (another family's has its own).
+        let special = (|| -> Result<SpecialIds> {
+            Ok(SpecialIds {
+                bos: lookup(SPECIAL_TOKENS[0])?,
+                eos: lookup(SPECIAL_TOKENS[1])?,
+                pad: lookup(SPECIAL_TOKENS[2])?,
+                image: lookup(SPECIAL_TOKENS[3])?,
+                caption: lookup(SPECIAL_TOKENS[4])?,
+                question: lookup(SPECIAL_TOKENS[5])?,
+                answer: lookup(SPECIAL_TOKENS[6])?,
+            })
+        })();
+        let special = match special {
+            Ok(ids) => Ok(ids),
+            Err(e) => Err(e.to_string()),
         };
+        let added = file.added_tokens.iter().map(|t| (t.content.clone(), t.id)).collect();
         let json = String::from_utf8(bytes.to_vec()).map_err(|e| err("tokenizer.json", e))?;
-        Ok(Self { names, bytes: Arc::new(token_bytes), byte_ids, merges, count, json, special })
+        Ok(Self { names, bytes: Arc::new(token_bytes), byte_ids, merges, count, json, special, added, digits })
     }
 
     /// An untrained byte-level tokenizer: the 256 byte tokens (ids 0-255) and the special tokens
@@ -260,10 +299,28 @@ impl TextTokenizer {
     /// ("<|eos|>") stays text: it becomes the ids of its characters, never the special id.
     pub fn encode(&self, text: &str) -> Result<Vec<u32>> {
         let mut ids = Vec::with_capacity(text.len() / 2);
-        for word in pretokenize(text) {
-            self.merge_word(word.as_bytes(), &mut ids);
+        for piece in split_digits(text, self.digits) {
+            for word in pretokenize(piece) {
+                self.merge_word(word.as_bytes(), &mut ids);
+            }
         }
         Ok(ids)
+    }
+
+    /// The explainer's special tokens (`<|bos|>`, `<|eos|>`, ...), which its prompt format and
+    /// training need; a tokenizer of another family has none.
+    pub fn special(&self) -> Result<SpecialIds> {
+        self.special.clone().map_err(|why| candle_core::Error::Msg(format!("{why} (the explainer's prompt format needs it)")))
+    }
+
+    /// Whether some token has id `id`.
+    pub fn has_token(&self, id: u32) -> bool {
+        matches!(self.names.get(id as usize), Some(Some(_)))
+    }
+
+    /// The id of an added token by its text (`<|endoftext|>`).
+    pub fn added_token(&self, text: &str) -> Option<u32> {
+        self.added.get(text).copied()
     }
 
     /// One word's bytes as tokens, appended to `out`: the neighbouring pair with the lowest rank
@@ -272,10 +329,11 @@ impl TextTokenizer {
     fn merge_word(&self, bytes: &[u8], out: &mut Vec<u32>) {
         // A doubly linked list of the word's tokens: (id, previous, next), usize::MAX for none.
         const NONE: usize = usize::MAX;
-        let mut tokens: Vec<(u32, usize, usize)> = bytes
+        let ids: Vec<u32> = bytes.iter().filter_map(|&b| self.byte_ids[b as usize]).collect();
+        let mut tokens: Vec<(u32, usize, usize)> = ids
             .iter()
             .enumerate()
-            .map(|(i, &b)| (self.byte_ids[b as usize], if i == 0 { NONE } else { i - 1 }, if i + 1 == bytes.len() { NONE } else { i + 1 }))
+            .map(|(i, &id)| (id, if i == 0 { NONE } else { i - 1 }, if i + 1 == ids.len() { NONE } else { i + 1 }))
             .collect();
         let mut alive = vec![true; tokens.len()];
         let mut heap = BinaryHeap::new();
@@ -371,6 +429,30 @@ fn class(c: char) -> Class {
         DecimalNumber | LetterNumber | OtherNumber => Class::Number,
         _ => Class::Other,
     }
+}
+
+/// `text` cut before and after each digit (each a piece of its own) where `digits` is set, as the
+/// `Digits` pre-tokenizer with `individual_digits` cuts it (a digit: a char of Unicode's number
+/// categories, as Rust's `char::is_numeric`); else `text` whole.
+fn split_digits(text: &str, digits: bool) -> Vec<&str> {
+    if !digits {
+        return vec![text];
+    }
+    let mut pieces = Vec::new();
+    let mut start = 0;
+    for (i, c) in text.char_indices() {
+        if c.is_numeric() {
+            if start < i {
+                pieces.push(&text[start..i]);
+            }
+            pieces.push(&text[i..i + c.len_utf8()]);
+            start = i + c.len_utf8();
+        }
+    }
+    if start < text.len() {
+        pieces.push(&text[start..]);
+    }
+    pieces
 }
 
 /// `text` cut into words as GPT-2's pattern cuts it (the first alternative that matches, at each

@@ -19,7 +19,7 @@ pub fn sample_ids(tokenizer: &TextTokenizer, sample: &Sample) -> Result<(Vec<u32
     let mut ids = prompt_ids(tokenizer, sample.prompt_task, &sample.prompt)?;
     let prompt_len = ids.len();
     ids.extend(tokenizer.encode(&sample.answer)?);
-    ids.push(tokenizer.special.eos);
+    ids.push(tokenizer.special()?.eos);
     Ok((ids, prompt_len))
 }
 
@@ -27,7 +27,7 @@ impl TextBatch {
     /// `whole_text`: learn every token after `<|bos|>` (text-only pretraining), not only the answer.
     pub fn new(tokenizer: &TextTokenizer, samples: &[&Sample], whole_text: bool, device: &Device) -> Result<Self> {
         let rows = samples.iter().map(|s| sample_ids(tokenizer, s)).collect::<Result<Vec<_>>>()?;
-        Self::from_rows(&rows, tokenizer.special.pad, whole_text, device)
+        Self::from_rows(&rows, tokenizer.special()?.pad, whole_text, device)
     }
 
     fn from_rows(rows: &[(Vec<u32>, usize)], pad: u32, whole_text: bool, device: &Device) -> Result<Self> {
@@ -90,7 +90,7 @@ impl PackedBatch {
             .iter()
             .map(|turns| turns.iter().map(|s| sample_ids(tokenizer, s)).collect::<Result<Vec<_>>>())
             .collect::<Result<Vec<_>>>()?;
-        Self::from_turn_ids(&turns, tokenizer.special.pad, image_tokens, context, device)
+        Self::from_turn_ids(&turns, tokenizer.special()?.pad, image_tokens, context, device)
     }
 
     /// `new` from turns already tokenized: `rows[i]` holds row i's turns as (ids, prompt length),

@@ -9,7 +9,7 @@ use crate::infer::generate::Generator;
 use crate::model::llm::KvCache;
 use crate::text::prompt::prompt_ids;
 use crate::infer::sampling::SamplingOptions;
-use crate::infer::text_guard::TextGuard;
+use crate::infer::text_guard::{Script, TextGuard};
 use crate::shapes_world::{parse_caption, Lang, Scene};
 use crate::text::tokenizer::TextTokenizer;
 use crate::model::vlm::Vlm;
@@ -110,8 +110,9 @@ impl Tally {
 pub fn answer(vlm: &Vlm, tokenizer: &TextTokenizer, image: &KvCache, task: crate::text::prompt::Task, prompt: &str) -> Result<String> {
     let ids = prompt_ids(tokenizer, task, prompt)?;
     let options = SamplingOptions { max_new_tokens: 64, ..Default::default() };
-    let mut generator = Generator::start_after_image(vlm, image.clone(), &ids, options, Some(tokenizer.special.eos))?
-        .with_guard(TextGuard::new(tokenizer, prompt));
+    let eos = tokenizer.special()?.eos;
+    let mut generator = Generator::start_after_image(vlm, image.clone(), &ids, options, Some(eos))?
+        .with_guard(TextGuard::new(tokenizer, eos, Script::of_prompt(prompt)));
     let mut out = Vec::new();
     while let Some(token) = generator.next_token(vlm)? {
         if !token.is_eos {

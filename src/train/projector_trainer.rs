@@ -369,7 +369,7 @@ impl ProjectorTrainer {
             }
             rows.push(turns);
         }
-        let batch = PackedBatch::from_turn_ids(&rows, self.tokenizer.special.pad, n, self.config.llm.max_seq_len, &self.device)?;
+        let batch = PackedBatch::from_turn_ids(&rows, self.tokenizer.special()?.pad, n, self.config.llm.max_seq_len, &self.device)?;
         Ok((batch, cut))
     }
 

@@ -6,7 +6,6 @@ use wasm_bindgen::prelude::*;
 use crate::infer::explainer::{Explainer, PositionKind};
 use crate::infer::generate::GeneratedToken;
 use crate::infer::sampling::SamplingOptions;
-use crate::model::preprocess::PreparedImage;
 use crate::text::prompt::Task;
 use crate::wasm::{js_err, object, shape, tensor_object};
 
@@ -49,16 +48,14 @@ impl VlmExplainer {
     /// Stage 0 from canvas pixels (RGBA, any size).
     #[wasm_bindgen(js_name = preprocessRgba)]
     pub fn preprocess_rgba(&mut self, rgba: &[u8], width: u32, height: u32) -> Result<(), JsError> {
-        let size = self.inner.config().vision.image_size;
-        let image = PreparedImage::from_rgba(rgba, width, height, size).map_err(js_err)?;
+        let image = self.inner.prepare_rgba(rgba, width, height).map_err(js_err)?;
         self.inner.set_image(image).map_err(js_err)
     }
 
     /// Stage 0 from an encoded file (PNG, JPEG, GIF, WebP, BMP).
     #[wasm_bindgen(js_name = preprocessEncoded)]
     pub fn preprocess_encoded(&mut self, bytes: &[u8]) -> Result<(), JsError> {
-        let size = self.inner.config().vision.image_size;
-        let image = PreparedImage::from_encoded(bytes, size).map_err(js_err)?;
+        let image = self.inner.prepare_encoded(bytes).map_err(js_err)?;
         self.inner.set_image(image).map_err(js_err)
     }
 
@@ -71,8 +68,7 @@ impl VlmExplainer {
     /// The normalised input tensor `{ shape: [1, 3, 224, 224], data }`.
     #[wasm_bindgen(js_name = inputTensor)]
     pub fn input_tensor(&self) -> Result<JsValue, JsError> {
-        let image = self.inner.image().map_err(js_err)?;
-        tensor_object(&image.to_tensor(&candle_core::Device::Cpu).map_err(js_err)?)
+        tensor_object(&self.inner.input_tensor().map_err(js_err)?)
     }
 
     /// Stage 1: runs the vision encoder; returns the patch features `{ shape: [1, 196, D_v], data }`.

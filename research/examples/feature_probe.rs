@@ -11,9 +11,6 @@
 //! - `stem`: `pooled`, but of the stem's tokens, before any transformer layer;
 //! - `projected`: `pooled`, but of the image tokens the projector makes of the patch features
 //!   (what the LLM receives; give a stage whose projector is trained, c or d);
-//! - `keys1` .. `keys4`: the keys of that LLM layer's attention (all heads side by side) at the
-//!   image token of the object's centre patch, the image alone in the cache: what a query that
-//!   looks for an object by its shape is matched against (give stage c or d);
 //! - `leak`: `pooled`, but each object of a crowded scene gets the region of the next object of
 //!   its scene: its "with others" accuracy is how much of an object's attributes spread to the
 //!   patches of another object (chance if features stay local).
@@ -21,7 +18,6 @@ use candle_core::{DType, Result, Tensor, D};
 use candle_nn::{Optimizer, VarBuilder, VarMap};
 use vlm_explainer::train::batch::pixels;
 use vlm_explainer::train::clip::object_regions;
-use vlm_explainer::infer::generate::Generator;
 use vlm_explainer::train::pipeline::run::Run;
 use vlm_explainer::model::projector::with_neighbours;
 use vlm_explainer::shapes_world::{Object, Scene, Shape, Size};
@@ -41,20 +37,7 @@ fn regions(run: &Run, vlm: &Vlm, scenes: &[Scene], read: &str) -> Result<(Tensor
         } else {
             vlm.encode_image(&x, false)?.patch_features
         };
-        if let Some(layer) = read.strip_prefix("keys") {
-            let layer: usize = layer.parse().expect("keys1, keys2, ...");
-            let tokens = vlm.project(&features.detach())?.detach();
-            for (s, scene) in chunk.iter().enumerate() {
-                let cache = Generator::image_cache(vlm, &tokens.narrow(0, s, 1)?)?;
-                let keys = cache.keys(layer - 1).expect("a layer of the LLM").detach().get(0)?; // (heads, 196, d)
-                let (heads, n, d) = keys.dims3()?;
-                let keys = keys.transpose(0, 1)?.contiguous()?.reshape((n, heads * d))?;
-                for &(cx, cy) in &scene.centres {
-                    let centre = grid.at_pixel(cx as usize, cy as usize).expect("object centres lie in the image");
-                    chunks.push(keys.narrow(0, centre, 1)?);
-                }
-            }
-        } else if read == "window" {
+        if read == "window" {
             // The 3x3 patches around each object's centre, side by side (as the 3x3 projector
             // reads them): keeps their arrangement.
             let windows = with_neighbours(&features.detach())?; // (b, 196, 9 D_v)
@@ -106,7 +89,7 @@ fn main() -> Result<()> {
     let dir = args.next().expect("usage: feature_probe runs/NAME [stage|none] [pooled|window|stem|projected|leak]");
     let stage = args.next().unwrap_or_else(|| "a".into());
     let read = args.next().unwrap_or_else(|| "pooled".into());
-    assert!(["pooled", "window", "stem", "projected", "leak"].contains(&read.as_str()) || read.starts_with("keys"), "read: pooled, window, stem, projected, keysN or leak");
+    assert!(["pooled", "window", "stem", "projected", "leak"].contains(&read.as_str()), "read: pooled, window, stem, projected or leak");
     let run = Run::open(std::path::Path::new(&dir))?;
     let varmap = run.varmap((stage != "none").then_some(stage.as_str()))?;
     let vlm = Vlm::new(&run.config, VarBuilder::from_varmap(&varmap, DType::F32, &run.device))?;

@@ -56,7 +56,7 @@ fn main() -> Result<()> {
         let features = vlm.encode_image(&pixels(&[scene.to_prepared_image()], &run.device)?, false)?.patch_features;
         let image = Generator::image_cache(&vlm, &vlm.project(&features)?)?;
         let options = SamplingOptions { max_new_tokens: 64, ..Default::default() };
-        let mut generator = Generator::start_after_image(&vlm, image, &ids, options, Some(run.tokenizer.special.eos))?;
+        let mut generator = Generator::start_after_image(&vlm, image, &ids, options, Some(run.tokenizer.special()?.eos))?;
         let mut tokens = Vec::new();
         while let Some(token) = generator.next_token(&vlm)? {
             if token.is_eos {

@@ -24,7 +24,7 @@ fn main() -> Result<()> {
         let (mut ids, mut mask) = (Vec::new(), Vec::new());
         for _ in 0..b {
             let seq: Vec<u32> = (0..len).map(|_| 10 + (rng.next_u64() % 400) as u32).collect();
-            ids.push(run.tokenizer.special.bos);
+            ids.push(run.tokenizer.special()?.bos);
             ids.extend(&seq);
             ids.extend(&seq);
             mask.extend((0..t).map(|j| if j > len + 1 { 1f32 } else { 0f32 }));

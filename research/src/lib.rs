@@ -1,0 +1,1 @@
+//! The probes live in `examples/`; see docs/experiments.md for what each found.
