@@ -1,6 +1,7 @@
-//! src/tokenizer.rs against the `tokenizers` crate (which trains and writes tokenizer.json): the
-//! same ids for the same text, the same text back from the same ids, on the shipped tokenizer,
-//! the test fixture's and the untrained byte-level one.
+//! src/text/tokenizer.rs against the `tokenizers` crate (which trains and writes tokenizer.json):
+//! the same ids for the same text, the same text back from the same ids, on the shipped
+//! tokenizer, the test fixture's, the untrained byte-level one, and one with SmolLM2's settings
+//! (nanoVLM's: digits split one by one, its 17 special tokens, bytes without a token).
 #![cfg(not(target_arch = "wasm32"))]
 
 use vlm_explainer::text::tokenizer::{pretokenize, TextTokenizer};
@@ -35,6 +36,10 @@ const TRICKY: &[&str] = &[
     "<|eos|> <|image|>x<|bos|>",
     "!!!'s ?'re ...'",
     "ǅungla ʰa ᵃb",
+    "fn main() {\n    let x: Vec<u32> = (0..42).map(|i| i * 2).collect();\n    println!(\"{x:?}\");\n}",
+    "def f(a, b=3.14):\n\treturn a ** b  # 2024-12-02",
+    "<|endoftext|><|im_start|>user\nWhat is this?<|im_end|>",
+    "control \u{4}\u{6}\u{13} bytes",
 ];
 
 /// Random strings over a palette of the characters above, from a fixed seed.
@@ -79,11 +84,14 @@ fn check_same(json: &[u8], label: &str) {
         merged += text.len() - ids.len();
     }
     // Ids cut anywhere (partial UTF-8) and special ids decode alike too.
-    let specials = [ours.special().unwrap().bos, ours.special().unwrap().eos, ours.special().unwrap().image];
+    let specials: Vec<u32> = match ours.special() {
+        Ok(s) => vec![s.bos, s.eos, s.image],
+        Err(_) => ["<|endoftext|>", "<|im_start|>"].iter().map(|t| ours.added_token(t).unwrap()).collect(),
+    };
     for text in random_texts(500) {
         let mut ids = ours.encode(&text).unwrap();
         ids.truncate(ids.len() * 2 / 3);
-        ids.extend(specials);
+        ids.extend(&specials);
         let third = ids.len() / 3;
         ids.rotate_left(third);
         assert_eq!(ours.decode(&ids).unwrap(), theirs.decode(&ids, true).unwrap(), "{label}: decode({ids:?})");
@@ -108,6 +116,19 @@ fn the_fixture_and_byte_level_tokenizers_match_the_tokenizers_crate() {
     assert_eq!(byte_level.vocab_size(), 263);
     assert_eq!(byte_level.encode("hé").unwrap(), vec![104, 195, 169]);
     check_same(byte_level.to_json().unwrap().as_bytes(), "byte-level");
+}
+
+#[test]
+fn a_tokenizer_with_smollm2s_settings_matches_the_tokenizers_crate() {
+    let json = include_bytes!("fixtures/nanovlm/small/tokenizer.json");
+    check_same(json, "SmolLM2 settings");
+    let (ours, _) = both(json);
+    // Each digit a token of its own, and nanoVLM's prompt as its reference script encoded it.
+    let digits = ours.encode("2024").unwrap();
+    assert_eq!(digits.len(), 4);
+    assert_eq!(ours.encode("Question: What is this? Answer:").unwrap(), [952, 42, 893, 321, 549, 47, 960, 42]);
+    assert_eq!(ours.added_token("<|endoftext|>"), Some(0));
+    assert!(ours.special().is_err(), "no explainer prompt tokens in SmolLM2's vocabulary");
 }
 
 #[test]
@@ -138,8 +159,13 @@ fn a_tokenizer_this_model_cannot_run_is_refused_with_the_reason() {
     let prefix = shipped.replacen("\"add_prefix_space\": false", "\"add_prefix_space\": true", 1);
     assert!(message(&prefix).contains("not ByteLevel with GPT-2's pattern"), "{}", message(&prefix));
 
-    let no_bytes = shipped.replacen("\"Ġ\": ", "\"Ġ_gone\": ", 1);
-    assert!(message(&no_bytes).starts_with("tokenizer.json: the vocabulary has no token for the byte 0x20"), "{}", message(&no_bytes));
+    // A byte without a token is dropped, as the `tokenizers` crate drops it (SmolLM2's vocabulary
+    // lacks 21 control bytes).
+    let no_eot = shipped.replacen("\"Ą\": ", "\"Ą_gone\": ", 1);
+    assert_ne!(no_eot, shipped, "byte 0x04's token is in the shipped vocabulary");
+    let (ours, theirs) = both(no_eot.as_bytes());
+    let text = "a\u{4}b \u{4}\u{4} c";
+    assert_eq!(ours.encode(text).unwrap(), theirs.encode(text, false).unwrap().get_ids());
 
     let not_a_tokenizer = r#"{"hello": "world"}"#;
     assert!(message(not_a_tokenizer).starts_with("tokenizer.json is not a tokenizer: missing field `model`"), "{}", message(not_a_tokenizer));

@@ -160,7 +160,7 @@ impl TextTokenizer {
             return unsupported("it has a normalizer");
         }
         let Some(digits) = splits_digits(&file.pre_tokenizer) else {
-            return unsupported("its pre-tokenizer is neither ByteLevel with GPT-2's pattern and no prefix space nor Digits then that");
+            return unsupported("its pre-tokenizer is not ByteLevel with GPT-2's pattern and no prefix space (alone, or after Digits)");
         };
         // The ByteLevel decoder turns each token's characters back into its bytes whatever its
         // prefix-space setting (that only trims offsets).
