@@ -7,7 +7,7 @@ use crate::infer::explainer::{Explainer, PositionKind};
 use crate::infer::generate::GeneratedToken;
 use crate::infer::sampling::SamplingOptions;
 use crate::text::prompt::Task;
-use crate::wasm::{js_err, object, shape, tensor_object};
+use crate::wasm::{js_err, object, plain, shape, tensor_object};
 
 #[wasm_bindgen]
 pub struct VlmExplainer {
@@ -36,13 +36,8 @@ impl VlmExplainer {
 
     /// `{ vision_encoder, projector, llm }` value counts.
     #[wasm_bindgen(js_name = parameterCounts)]
-    pub fn parameter_counts(&self) -> JsValue {
-        let c = self.inner.config().parameter_counts();
-        object(&[
-            ("vision_encoder", (c.vision_encoder as f64).into()),
-            ("projector", (c.projector as f64).into()),
-            ("llm", (c.llm as f64).into()),
-        ])
+    pub fn parameter_counts(&self) -> Result<JsValue, JsError> {
+        plain(&self.inner.config().parameter_counts())
     }
 
     /// Stage 0 from canvas pixels (RGBA, any size).

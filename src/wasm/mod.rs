@@ -34,6 +34,12 @@ pub(crate) fn js_err(e: candle_core::Error) -> JsError {
     JsError::new(&e.to_string())
 }
 
+/// A serialisable value (a report, a config's enum, counts) as a plain JS value, by its serde names.
+pub(crate) fn plain<T: serde::Serialize>(value: &T) -> Result<JsValue, JsError> {
+    let text = serde_json::to_string(value).map_err(|e| JsError::new(&e.to_string()))?;
+    js_sys::JSON::parse(&text).map_err(|_| JsError::new("a value could not be converted"))
+}
+
 pub(crate) fn object(fields: &[(&str, JsValue)]) -> JsValue {
     let o = Object::new();
     for (k, v) in fields {

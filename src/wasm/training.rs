@@ -2,27 +2,19 @@
 //! nothing else. Reports are plain objects; every error is a JS exception with a readable message.
 
 use js_sys::Uint8Array;
-use serde::Serialize;
 use wasm_bindgen::prelude::*;
 
 use crate::model::config::ProjectorKind;
-use crate::train::projector_trainer::{self, TrainOptions};
+use crate::train::projector_trainer::{self as projector_training, TrainOptions};
 use crate::train::freeze::Part;
-use crate::wasm::{js_err, object};
+use crate::wasm::{js_err, object, plain};
 
-/// A serialisable report as a plain JS object.
-fn plain<T: Serialize>(value: &T) -> Result<JsValue, JsError> {
-    let text = serde_json::to_string(value).map_err(|e| JsError::new(&e.to_string()))?;
-    js_sys::JSON::parse(&text).map_err(|_| JsError::new("a report could not be converted"))
-}
-
-/// `kind`: `linear`, `mlp2x_gelu` or `mlp2x_gelu_3x3`; `unfreeze`: `none`, `vision_encoder` or `llm`.
+/// `kind`: `linear`, `mlp2x_gelu` or `mlp2x_gelu_3x3` (config.json's names); `unfreeze`: `none`,
+/// `vision_encoder` or `llm`.
 fn options(kind: &str, unfreeze: &str, batch: u32, lr: f64, seed: u32) -> Result<TrainOptions, JsError> {
-    let kind = match kind {
-        "linear" => ProjectorKind::Linear,
-        "mlp2x_gelu" => ProjectorKind::Mlp2xGelu,
-        "mlp2x_gelu_3x3" => ProjectorKind::Mlp2xGelu3x3,
-        other => return Err(JsError::new(&format!("unknown projector kind `{other}`: choose linear, mlp2x_gelu or mlp2x_gelu_3x3"))),
+    let kind = match serde_json::from_value::<ProjectorKind>(serde_json::Value::from(kind)) {
+        Ok(kind) if kind != ProjectorKind::PixelShuffle => kind,
+        _ => return Err(JsError::new(&format!("unknown projector kind `{kind}`: choose linear, mlp2x_gelu or mlp2x_gelu_3x3"))),
     };
     let unfreeze = match unfreeze {
         "none" => None,
@@ -31,15 +23,6 @@ fn options(kind: &str, unfreeze: &str, batch: u32, lr: f64, seed: u32) -> Result
         other => return Err(JsError::new(&format!("cannot unfreeze `{other}`: choose none, vision_encoder or llm"))),
     };
     Ok(TrainOptions { kind, unfreeze, batch: batch as usize, lr, seed: seed as u64, ..TrainOptions::default() })
-}
-
-fn part_name(part: Part) -> &'static str {
-    match part {
-        Part::VisionEncoder => "vision_encoder",
-        Part::Projector => "projector",
-        Part::Llm => "llm",
-        Part::Clip => "clip",
-    }
 }
 
 #[wasm_bindgen]
@@ -87,24 +70,10 @@ impl ProjectorTrainer {
     /// eval_scenes, step, cache: { encoded, encode_ms, reused } }`.
     pub fn info(&self) -> Result<JsValue, JsError> {
         let o = self.inner.options();
-        let c = self.inner.parameter_counts();
-        let trainable: js_sys::Array = self.inner.trainable().into_iter().map(|p| JsValue::from_str(part_name(p))).collect();
-        let kind = match o.kind {
-            ProjectorKind::Linear => "linear",
-            ProjectorKind::Mlp2xGelu => "mlp2x_gelu",
-            ProjectorKind::Mlp2xGelu3x3 => "mlp2x_gelu_3x3",
-        };
         Ok(object(&[
-            ("kind", kind.into()),
-            ("trainable", trainable.into()),
-            (
-                "counts",
-                object(&[
-                    ("vision_encoder", (c.vision_encoder as f64).into()),
-                    ("projector", (c.projector as f64).into()),
-                    ("llm", (c.llm as f64).into()),
-                ]),
-            ),
+            ("kind", plain(&o.kind)?),
+            ("trainable", plain(&self.inner.trainable())?),
+            ("counts", plain(&self.inner.parameter_counts())?),
             ("batch", (o.batch as u32).into()),
             ("lr", o.lr.into()),
             ("pool", (o.pool as u32).into()),
