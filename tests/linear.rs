@@ -90,3 +90,33 @@ fn a_frozen_part_keeps_the_values_it_was_built_with_and_a_trainable_part_follows
     let fresh_features = fresh.vlm.encode_image(&pixels, false).unwrap().patch_features;
     assert!(max_diff(&fresh_features, &after) > 1e-3, "doubling block 0 changed nothing: the check above proves nothing");
 }
+
+#[test]
+fn a_model_packed_for_inference_computes_what_the_plain_one_does_and_gives_its_weights_back() {
+    let _turn = KERNELS.lock().unwrap();
+    let config = Config::micro(263);
+    let varmap = VarMap::new();
+    vlm_explainer::Vlm::new(&config, VarBuilder::from_varmap(&varmap, DType::F32, &CPU)).unwrap();
+    init::init_seeded(&varmap, 9).unwrap();
+    let tensors: std::collections::HashMap<String, Tensor> =
+        varmap.data().lock().unwrap().iter().map(|(n, v)| (n.clone(), v.as_tensor().copy().unwrap())).collect();
+    let build = || vlm_explainer::Vlm::new(&config, VarBuilder::from_tensors(tensors.clone(), DType::F32, &CPU)).unwrap();
+    let mut rng = Rng::new(2);
+    let pixels = random(&mut rng, &[1, 3, 224, 224]);
+    let run = |vlm: &vlm_explainer::Vlm| {
+        let features = vlm.encode_image(&pixels, false).unwrap().patch_features;
+        let tokens = vlm.project(&features).unwrap();
+        let hidden = vlm.llm.forward(&tokens, None, false).unwrap().hidden;
+        vlm.llm.logits(&hidden).unwrap()
+    };
+    let plain = build();
+    let want = run(&plain);
+    set_browser_kernels(true);
+    let mut packed = build();
+    packed.pack_for_inference().unwrap();
+    let got = run(&packed);
+    let unpacked = packed.projector.first_weight().unwrap();
+    set_browser_kernels(false);
+    assert!(max_diff(&got, &want) < 1e-4, "packed model {} off the plain one", max_diff(&got, &want));
+    assert_eq!(max_diff(&unpacked, &tensors["projector.fc1.weight"]), 0.0, "the weight comes back exactly");
+}

@@ -51,9 +51,10 @@ pub struct Explainer {
 }
 
 impl Explainer {
-    pub fn new(vlm: Vlm, tokenizer: TextTokenizer) -> Result<Self> {
+    pub fn new(mut vlm: Vlm, tokenizer: TextTokenizer) -> Result<Self> {
         tokenizer.check_fits(vlm.config.llm.vocab_size)?;
         check_prompt_tokens(&vlm.config, &tokenizer)?;
+        vlm.pack_for_inference()?;
         let device = vlm.llm.device().clone();
         Ok(Self {
             vlm,
@@ -81,7 +82,13 @@ impl Explainer {
     pub fn from_preset(preset: &str, seed: u64) -> Result<Self> {
         let tokenizer = TextTokenizer::byte_level()?;
         let config = Config::preset(preset, tokenizer.vocab_size())?;
-        let (vlm, _) = init::seeded(&config, seed, &Device::Cpu)?;
+        // The variables' values, no longer variables once the VarMap is gone: nothing can change
+        // them, so the browser's products may pack them (`ops::linear`).
+        let (_, varmap) = init::seeded(&config, seed, &Device::Cpu)?;
+        let tensors: std::collections::HashMap<String, Tensor> =
+            varmap.data().lock().expect("the VarMap lock is never poisoned").iter().map(|(n, v)| (n.clone(), v.as_tensor().detach())).collect();
+        drop(varmap);
+        let vlm = Vlm::new(&config, candle_nn::VarBuilder::from_tensors(tensors, candle_core::DType::F32, &Device::Cpu))?;
         Self::new(vlm, tokenizer)
     }
 
@@ -94,7 +101,8 @@ impl Explainer {
     /// stages from the projection on are cleared. A file that does not fit leaves the projector
     /// in use as it was.
     pub fn use_projector(&mut self, bytes: &[u8]) -> Result<()> {
-        let (kind, projector) = Projector::from_safetensors(bytes, self.vlm.config.vision.width, self.vlm.config.llm.width, &self.device)?;
+        let (kind, mut projector) = Projector::from_safetensors(bytes, self.vlm.config.vision.width, self.vlm.config.llm.width, &self.device)?;
+        projector.linears_mut().into_iter().try_for_each(|l| l.pack())?;
         let own_kind = std::mem::replace(&mut self.vlm.config.projector.kind, kind);
         let own = std::mem::replace(&mut self.vlm.projector, projector);
         if self.own_projector.is_none() {

@@ -430,7 +430,7 @@ impl Config {
     /// its `vit_hidden_dim`), checked.
     pub fn from_json(text: &str) -> Result<Self> {
         let value: serde_json::Value =
-            serde_json::from_str(text).map_err(|e| candle_core::Error::Msg(format!("config.json is not valid JSON: {e}")))?;
+            serde_json::from_str(text).map_err(|e| candle_core::Error::Msg(format!("config.json: {e}")))?;
         let cfg = if value.get("vit_hidden_dim").is_some() {
             crate::model::nanovlm::config(&value)?
         } else {

@@ -154,6 +154,13 @@ impl Llm {
         self.head.forward(hidden)
     }
 
+    /// Every linear layer, the LM head last, for `Linear::pack`.
+    pub fn linears_mut(&mut self) -> Vec<&mut Linear> {
+        let mut all: Vec<&mut Linear> = self.blocks.iter_mut().flat_map(Block::linears_mut).collect();
+        all.push(&mut self.head);
+        all
+    }
+
     pub fn layers(&self) -> usize {
         self.blocks.len()
     }

@@ -118,9 +118,17 @@ impl Projector {
     /// The first layer's weight (D_t, D_v), or (D_t, 9 D_v) for the 3x3 kind (the 9 neighbours'
     /// columns side by side, row by row from the top left): what the page draws as the
     /// projection's heat map.
+    /// Every linear layer, for `Linear::pack`.
+    pub fn linears_mut(&mut self) -> Vec<&mut Linear> {
+        match self {
+            Self::Linear { linear } | Self::PixelShuffle { linear, .. } => vec![linear],
+            Self::Mlp2xGelu { fc1, fc2, .. } => vec![fc1, fc2],
+        }
+    }
+
     /// For the pixel shuffle: (D_t, 4 D_v), the four patches' columns side by side, (0, 0),
     /// (0, 1), (1, 0), (1, 1) of their 2x2 block.
-    pub fn first_weight(&self) -> &Tensor {
+    pub fn first_weight(&self) -> Result<Tensor> {
         match self {
             Self::Linear { linear } | Self::PixelShuffle { linear, .. } => linear.weight(),
             Self::Mlp2xGelu { fc1, .. } => fc1.weight(),

@@ -240,6 +240,14 @@ impl Block {
         })
     }
 
+    /// The block's linear layers, for `Linear::pack`.
+    pub fn linears_mut(&mut self) -> [&mut Linear; 4] {
+        let (fc, proj) = match &mut self.mlp {
+            Mlp::Gelu { fc, proj } | Mlp::SwiGlu { fc, proj } => (fc, proj),
+        };
+        [&mut self.attn.qkv, &mut self.attn.proj, fc, proj]
+    }
+
     /// Returns the block's output (b, t, c) and its attention weights (b, heads, t, s).
     pub fn forward(
         &self,

@@ -143,6 +143,16 @@ impl VisionEncoder {
         }
     }
 
+    /// Every linear layer, for `Linear::pack`.
+    pub fn linears_mut(&mut self) -> Vec<&mut Linear> {
+        let mut all: Vec<&mut Linear> = match &mut self.patch_embed {
+            PatchEmbed::Linear(linear) => vec![linear],
+            PatchEmbed::Hmlp { levels, .. } => levels.iter_mut().collect(),
+        };
+        all.extend(self.blocks.iter_mut().flat_map(Block::linears_mut));
+        all
+    }
+
     fn check_pixels(&self, pixels: &Tensor) -> Result<usize> {
         let (b, c, h, w) = pixels.dims4()?;
         let size = self.grid.image_size;

@@ -6,6 +6,7 @@ use candle_nn::VarBuilder;
 use crate::train::batch::PackedBatch;
 use crate::model::config::Config;
 use crate::model::llm::Llm;
+use crate::ops::linear::Linear;
 use crate::model::projector::Projector;
 use crate::model::vision_encoder::{VisionEncoder, VisionOutput};
 
@@ -26,6 +27,13 @@ impl Vlm {
             projector: Projector::from_config(&config.projector, config.vision.width, config.llm.width, vb.pp("projector"))?,
             llm: Llm::new(&config.llm, vb.pp("llm"))?,
         })
+    }
+
+    /// Packs every linear layer's weight for the browser's products now, letting the plain
+    /// weights go (`Linear::pack`): a model held once, not twice. Nothing changes natively.
+    pub fn pack_for_inference(&mut self) -> Result<()> {
+        let parts = self.vision_encoder.linears_mut().into_iter().chain(self.projector.linears_mut()).chain(self.llm.linears_mut());
+        parts.map(Linear::pack).collect()
     }
 
     /// Image tokens in front of the sequence: 196 for a 224 px image with 16 px patches, 49 after

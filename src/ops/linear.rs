@@ -14,6 +14,10 @@
 //!   `simd_matmul` with the weight packed at first use; else candle's matmul (natively: AVX2/FMA
 //!   gemm on two threads).
 //!
+//! For a large model in the browser, `pack` makes the packed copy at once and lets the plain
+//! weight go (a 222M model would otherwise hold its weights twice); `weight()` then unpacks it
+//! when asked (the page's projector heat map).
+//!
 //! The frozen-weight assumption. The packed copies (`packed`, `packed_t`, `bias_values`) are made
 //! once, at first use, and kept. They are made only from weights that are not variables, and such
 //! a weight's values never change: a candle tensor has no setter; only a `Var` writes in place,
@@ -35,7 +39,10 @@ pub fn wants_gradient(tensors: &[&Tensor]) -> bool {
 
 #[derive(Debug, Clone)]
 pub struct Linear {
-    weight: Tensor,
+    /// (out, in); `None` once `pack` has let it go (the packed copy holds the values).
+    weight: Option<Tensor>,
+    /// (out, in).
+    dims: (usize, usize),
     bias: Option<Tensor>,
     /// W packed for `x W^T`, and W^T packed for a gradient's `g W`: made at first use.
     packed: OnceLock<Arc<Vec<f32>>>,
@@ -85,44 +92,73 @@ fn packed_once(cell: &OnceLock<Arc<Vec<f32>>>, m: impl FnOnce() -> Result<Tensor
 impl Linear {
     /// A layer over `weight` (out, in) and an optional `bias` (out).
     pub fn new(weight: Tensor, bias: Option<Tensor>) -> Self {
-        Self { weight, bias, packed: Default::default(), packed_t: Default::default(), bias_values: Default::default() }
+        let dims = weight.dims2().unwrap_or((0, 0));
+        Self { weight: Some(weight), dims, bias, packed: Default::default(), packed_t: Default::default(), bias_values: Default::default() }
     }
 
-    /// (out, in).
-    pub fn weight(&self) -> &Tensor {
-        &self.weight
+    /// (out, in): the weight, unpacked again if `pack` let it go.
+    pub fn weight(&self) -> Result<Tensor> {
+        match &self.weight {
+            Some(w) => Ok(w.clone()),
+            None => {
+                let (n, k) = self.dims;
+                let packed = self.packed.get().expect("a released weight is packed");
+                Tensor::from_vec(simd_matmul::unpack(packed, n, k), (n, k), &candle_core::Device::Cpu)
+            }
+        }
     }
 
     /// Output width.
     pub fn out_dim(&self) -> usize {
-        self.weight.dims().first().copied().unwrap_or(0)
+        self.dims.0
+    }
+
+    /// Packs the weight now and lets the plain one go, for inference with the browser's kernels;
+    /// a variable (whose values may change) or a weight that is not f32 stays as it is.
+    pub fn pack(&mut self) -> Result<()> {
+        let Some(w) = &self.weight else { return Ok(()) };
+        if !browser_kernels() || w.is_variable() || w.dtype() != DType::F32 {
+            return Ok(());
+        }
+        self.packed_w()?;
+        self.weight = None;
+        Ok(())
     }
 
     /// x (rows, in) W^T + b, by the rules in the module's comment. The bias is added in the same
     /// op where the product is this crate's.
     fn product(&self, x: &Tensor) -> Result<Tensor> {
-        let f32s = x.dtype() == DType::F32 && self.weight.dtype() == DType::F32;
+        let Some(weight) = &self.weight else {
+            // Packed for inference (`pack`): the browser's product, or through the unpacked
+            // weight where a gradient is wanted.
+            if !x.track_op() && x.dtype() == DType::F32 {
+                let bias = self.bias_f32()?;
+                return simd_matmul::linear_packed(x, &self.packed_w()?, self.out_dim(), bias.as_deref().map(Vec::as_slice));
+            }
+            return Linear::new(self.weight()?, self.bias.clone()).product(x);
+        };
+        let f32s = x.dtype() == DType::F32 && weight.dtype() == DType::F32;
         // A variable's values may change: never packed (the frozen-weight assumption).
-        let packable = !self.weight.is_variable() && browser_kernels();
+        let packable = !weight.is_variable() && browser_kernels();
         let frozen_bias = self.bias.as_ref().is_none_or(|b| !b.track_op() && b.dtype() == DType::F32);
-        if f32s && frozen_bias && x.track_op() && !self.weight.track_op() {
+        if f32s && frozen_bias && x.track_op() && !weight.track_op() {
             let packed = if packable {
                 let w = self.packed_w()?;
-                let wt = packed_once(&self.packed_t, || self.weight.t()?.contiguous())?;
+                let wt = packed_once(&self.packed_t, || weight.t()?.contiguous())?;
                 Some((w, wt))
             } else {
                 None
             };
-            return kernels::matmul_frozen_weight(x, &self.weight, self.bias.as_ref(), packed);
+            return kernels::matmul_frozen_weight(x, weight, self.bias.as_ref(), packed);
         }
         // A decode step's single row too: `simd_matmul::row` keeps several sums in flight
         // (bench/ab_stages.mjs, decode a token, candle's gemm -> this: `tiny` 0.92 -> 0.71 ms,
         // `seed` 24.4 -> 19.9 ms; with relaxed SIMD 0.99 -> 0.72 and 22.1 -> 15.1 ms).
-        if packable && f32s && frozen_bias && !wants_gradient(&[x, &self.weight]) {
-            let bias = self.bias.as_ref().map(|b| made_once(&self.bias_values, || b.to_dtype(DType::F32)?.to_vec1())).transpose()?;
+        if packable && f32s && frozen_bias && !wants_gradient(&[x, weight]) {
+            let bias = self.bias_f32()?;
             return simd_matmul::linear_packed(x, &self.packed_w()?, self.out_dim(), bias.as_deref().map(Vec::as_slice));
         }
-        let y = x.matmul(&self.weight.t()?)?;
+        let y = x.matmul(&weight.t()?)?;
         match &self.bias {
             Some(bias) => y.broadcast_add(bias),
             None => Ok(y),
@@ -130,7 +166,11 @@ impl Linear {
     }
 
     fn packed_w(&self) -> Result<Arc<Vec<f32>>> {
-        packed_once(&self.packed, || Ok(self.weight.clone()))
+        packed_once(&self.packed, || self.weight())
+    }
+
+    fn bias_f32(&self) -> Result<Option<Arc<Vec<f32>>>> {
+        self.bias.as_ref().map(|b| made_once(&self.bias_values, || b.to_dtype(DType::F32)?.to_vec1())).transpose()
     }
 }
 

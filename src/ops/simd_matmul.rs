@@ -42,6 +42,18 @@ pub fn pack(w: &[f32], n: usize, k: usize) -> Vec<f32> {
     out
 }
 
+/// W (n, k) again from `pack`'s panels.
+pub fn unpack(packed: &[f32], n: usize, k: usize) -> Vec<f32> {
+    let mut w = vec![0f32; n * k];
+    for (row, values) in w.chunks_exact_mut(k.max(1)).enumerate().take(n) {
+        let panel = &packed[(row / NR) * NR * k..];
+        for (kk, v) in values.iter_mut().enumerate() {
+            *v = panel[kk * NR + row % NR];
+        }
+    }
+    w
+}
+
 /// W packed as `pack` packs it, from W^T (k, n), row-major: what a product by a matrix that
 /// is stored (k, n) needs, such as attention's values.
 pub fn pack_transposed(wt: &[f32], k: usize, n: usize) -> Vec<f32> {

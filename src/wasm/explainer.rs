@@ -103,7 +103,7 @@ impl VlmExplainer {
     /// The projector's first weight matrix `{ shape: [D_t, D_v], data }`.
     #[wasm_bindgen(js_name = projectorWeight)]
     pub fn projector_weight(&self) -> Result<JsValue, JsError> {
-        tensor_object(self.inner.vlm.projector.first_weight())
+        tensor_object(&self.inner.vlm.projector.first_weight().map_err(js_err)?)
     }
 
     /// Stage 3: the LLM's input `[image tokens | prompt]`, run once. `task` is `caption` or
