@@ -78,6 +78,14 @@ impl Explainer {
         Self::new(weights::load(&config, weights, &Device::Cpu)?, tokenizer)
     }
 
+    /// `load`, the weights read one tensor at a time (`weights::TensorFile::Parts`): the browser
+    /// reads a large file so, checked first by its header (`weights::check_header`).
+    pub fn load_parts(config: Config, parts: weights::TensorFile, tokenizer_json: &[u8]) -> Result<Self> {
+        let tokenizer = TextTokenizer::from_json(tokenizer_json)?;
+        tokenizer.check_fits(config.llm.vocab_size)?;
+        Self::new(weights::load_from(&config, parts, &Device::Cpu)?, tokenizer)
+    }
+
     /// An untrained model of a preset's size: byte-level tokenizer, weights drawn from `seed`.
     pub fn from_preset(preset: &str, seed: u64) -> Result<Self> {
         let tokenizer = TextTokenizer::byte_level()?;

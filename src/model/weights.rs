@@ -38,19 +38,25 @@ pub fn load_from(config: &Config, file: TensorFile, device: &Device) -> Result<V
     let backend = CheckedWeights { file: file.clone(), checkpoint: checkpoint.clone(), used: used.clone() };
     let vlm = Vlm::new(config, VarBuilder::from_backend(Box::new(backend), DType::F32, device.clone()))?;
     checkpoint.check(&vlm, &file)?;
-    let used = used.lock().expect("the set of read tensors is never poisoned");
-    let mut unused: Vec<&String> = names.iter().filter(|n| !used.contains(*n) && !checkpoint.carried(n)).collect();
-    if !unused.is_empty() {
-        unused.sort();
-        let shown: Vec<String> = unused.iter().take(3).map(|n| format!("`{n}`")).collect();
-        bail!(
-            "{FILE} has {} tensor(s) the model of config.json does not use ({}{}): the two files come from different models",
-            unused.len(),
-            shown.join(", "),
-            if unused.len() > 3 { ", ..." } else { "" }
-        );
-    }
+    refuse_unused(names.iter().map(String::as_str), &used.lock().expect("the set of read tensors is never poisoned"), checkpoint.as_ref())?;
     Ok(vlm)
+}
+
+/// An error naming the file's tensors that the model neither read nor expects the checkpoint to
+/// carry.
+fn refuse_unused<'a>(names: impl Iterator<Item = &'a str>, used: &HashSet<String>, checkpoint: &dyn Checkpoint) -> Result<()> {
+    let mut unused: Vec<&str> = names.filter(|n| !used.contains(*n) && !checkpoint.carried(n)).collect();
+    if unused.is_empty() {
+        return Ok(());
+    }
+    unused.sort();
+    let shown: Vec<String> = unused.iter().take(3).map(|n| format!("`{n}`")).collect();
+    bail!(
+        "{FILE} has {} tensor(s) the model of config.json does not use ({}{}): the two files come from different models",
+        unused.len(),
+        shown.join(", "),
+        if unused.len() > 3 { ", ..." } else { "" }
+    )
 }
 
 /// Where the model's tensor of a name is stored in a checkpoint of another vocabulary.
@@ -227,54 +233,159 @@ struct CheckedWeights {
     used: Arc<Mutex<HashSet<String>>>,
 }
 
+/// The stored tensors that make the model's `name` of `shape` (`stored` says where), each checked
+/// by `info` (its dtype and stored shape, `None` if the file lacks it): their names and the shape
+/// each must have, in order.
+fn stored_parts(
+    stored: &Stored,
+    name: &str,
+    shape: &[usize],
+    info: impl Fn(&str) -> Option<(Dtype, Vec<usize>)>,
+) -> Result<Vec<String>> {
+    let different = "the two files come from different models";
+    let (parts, whole): (Vec<(String, Option<usize>)>, bool) = match stored {
+        Stored::One(n) => (vec![(n.clone(), None)], true),
+        Stored::Reshaped(n) => (vec![(n.clone(), None)], false),
+        Stored::Stacked(ns) => (ns.iter().map(|(n, rows)| (n.clone(), Some(*rows))).collect(), false),
+        Stored::FirstOf(ns) => {
+            let n = ns.iter().find(|n| info(n).is_some()).unwrap_or(&ns[0]);
+            (vec![(n.clone(), None)], true)
+        }
+    };
+    for (part, rows) in &parts {
+        let Some((dtype, stored_shape)) = info(part) else {
+            let what = if part == name { String::new() } else { format!(" (the model's `{name}`)") };
+            bail!("{FILE} has no tensor `{part}`{what}, which the model of config.json needs: {different}");
+        };
+        if !matches!(dtype, Dtype::F32 | Dtype::F16 | Dtype::BF16) {
+            bail!("{FILE}: tensor `{part}` is stored as {dtype:?}; weights must be F32, F16 or BF16: save the model again with floating-point weights");
+        }
+        let expected: Vec<usize> = match rows {
+            Some(rows) => std::iter::once(*rows).chain(shape.iter().skip(1).copied()).collect(),
+            None => shape.to_vec(),
+        };
+        let fits = if whole || rows.is_some() {
+            stored_shape == expected
+        } else {
+            stored_shape.first() == expected.first() && stored_shape.iter().product::<usize>() == expected.iter().product::<usize>()
+        };
+        if !fits {
+            bail!("{FILE}: tensor `{part}` has shape {stored_shape:?}, but config.json's sizes make it {expected:?}: {different}");
+        }
+    }
+    Ok(parts.into_iter().map(|(n, _)| n).collect())
+}
+
 impl CheckedWeights {
     /// The stored tensor `stored` (the model's `name`) as f32 of `shape`.
     fn read(&self, stored: &Stored, name: &str, shape: &[usize], device: &Device) -> Result<Tensor> {
-        let different = "the two files come from different models";
-        let (parts, whole): (Vec<(String, Option<usize>)>, bool) = match stored {
-            Stored::One(n) => (vec![(n.clone(), None)], true),
-            Stored::Reshaped(n) => (vec![(n.clone(), None)], false),
-            Stored::Stacked(ns) => (ns.iter().map(|(n, rows)| (n.clone(), Some(*rows))).collect(), false),
-            Stored::FirstOf(ns) => {
-                let n = ns.iter().find(|n| self.file.contains(n)).unwrap_or(&ns[0]);
-                (vec![(n.clone(), None)], true)
-            }
-        };
+        let info = |n: &str| self.file.with_view(n, |view| (view.dtype(), view.shape().to_vec()));
+        let parts = stored_parts(stored, name, shape, info)?;
         let mut tensors = Vec::with_capacity(parts.len());
-        for (part, rows) in &parts {
-            let tensor = self.file.with_view(part, |view| -> Result<Tensor> {
-                if !matches!(view.dtype(), Dtype::F32 | Dtype::F16 | Dtype::BF16) {
-                    bail!("{FILE}: tensor `{part}` is stored as {:?}; weights must be F32, F16 or BF16: save the model again with floating-point weights", view.dtype());
-                }
-                let stored_shape = view.shape();
-                let expected: Vec<usize> = match rows {
-                    Some(rows) => std::iter::once(*rows).chain(shape.iter().skip(1).copied()).collect(),
-                    None => shape.to_vec(),
-                };
-                let fits = if whole || rows.is_some() {
-                    stored_shape == expected.as_slice()
-                } else {
-                    stored_shape.first() == expected.first() && stored_shape.iter().product::<usize>() == expected.iter().product::<usize>()
-                };
-                if !fits {
-                    bail!("{FILE}: tensor `{part}` has shape {stored_shape:?}, but config.json's sizes make it {expected:?}: {different}");
-                }
-                widen(view, device)
-            });
-            let Some(tensor) = tensor else {
-                let what = if part == name { String::new() } else { format!(" (the model's `{name}`)") };
-                bail!("{FILE} has no tensor `{part}`{what}, which the model of config.json needs: {different}");
-            };
+        for part in &parts {
+            let tensor = self.file.with_view(part, |view| widen(view, device)).expect("stored_parts checked it is there");
             tensors.push(tensor?);
         }
         let tensor = if tensors.len() == 1 { tensors.pop().expect("one tensor") } else { Tensor::cat(&tensors, 0)? };
         let mut used = self.used.lock().expect("the set of read tensors is never poisoned");
-        for (part, _) in parts {
+        for part in parts {
             self.file.release(&part);
             used.insert(part);
         }
         tensor.reshape(shape)
     }
+}
+
+/// One tensor of a safetensors file's header: its dtype, shape and byte range in the file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HeaderEntry {
+    pub name: String,
+    pub dtype: Dtype,
+    pub shape: Vec<usize>,
+    /// [start, end) in the whole file.
+    pub start: u64,
+    pub end: u64,
+}
+
+/// Largest safetensors header read (the 222M nanoVLM's is 50 KB).
+const MAX_HEADER: u64 = 100_000_000;
+
+/// Bytes a file's header needs, from its first 8 bytes: 8 + the header's length.
+pub fn header_bytes(first: &[u8]) -> Result<u64> {
+    let Some(n) = first.get(..8).map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes"))) else {
+        bail!("{FILE} is {} bytes long, too short to be a safetensors file: choose the model.safetensors that came with config.json", first.len());
+    };
+    if n > MAX_HEADER {
+        bail!("{FILE} is not a safetensors file (its first 8 bytes are not a header length): choose the model.safetensors that came with config.json");
+    }
+    Ok(8 + n)
+}
+
+/// The tensors a safetensors file of `file_len` bytes holds, from its first `header_bytes`
+/// bytes, each range checked against its dtype, shape and the file's length.
+pub fn read_header(head: &[u8], file_len: u64) -> Result<Vec<HeaderEntry>> {
+    let need = header_bytes(head)?;
+    let choose = "choose the model.safetensors that came with config.json";
+    if need > file_len {
+        bail!("{FILE} is cut short: its header alone needs {need} bytes and the file has {file_len} (the download or copy did not finish)");
+    }
+    let Some(json) = head.get(8..need as usize) else { bail!("{FILE}: the header was not read whole") };
+    let value: serde_json::Value = serde_json::from_slice(json).map_err(|e| Error::Msg(format!("{FILE} is not a safetensors file (its header is not valid JSON: {e}): {choose}")))?;
+    let Some(table) = value.as_object() else { bail!("{FILE} is not a safetensors file (its header is not a table of tensors): {choose}") };
+    let data = file_len - need;
+    let mut entries = Vec::with_capacity(table.len());
+    for (name, v) in table.iter().filter(|(k, _)| k.as_str() != "__metadata__") {
+        let bad = || Error::Msg(format!("{FILE}: the header's entry for `{name}` is not a tensor's: {choose}"));
+        let dtype: Dtype = serde_json::from_value(v.get("dtype").cloned().ok_or_else(bad)?).map_err(|_| bad())?;
+        let shape: Vec<usize> = serde_json::from_value(v.get("shape").cloned().ok_or_else(bad)?).map_err(|_| bad())?;
+        let [start, end]: [u64; 2] = serde_json::from_value(v.get("data_offsets").cloned().ok_or_else(bad)?).map_err(|_| bad())?;
+        let bytes = shape.iter().try_fold(dtype.bitsize() as u64 / 8, |n, &d| n.checked_mul(d as u64));
+        if start > end || bytes != Some(end - start) {
+            bail!("{FILE}: tensor `{name}` lists {} bytes for a {dtype:?} tensor of shape {shape:?}: the file is damaged: {choose}", end.saturating_sub(start));
+        }
+        if end > data {
+            bail!("{FILE} is cut short: its header lists tensor data up to byte {end} and the file holds {data} (the download or copy did not finish)");
+        }
+        entries.push(HeaderEntry { name: name.clone(), dtype, shape, start: need + start, end: need + end });
+    }
+    entries.sort_by_key(|e| e.start);
+    Ok(entries)
+}
+
+/// Records each tensor a model asks for and its shape, handing out values that take no memory.
+struct Recorder(Arc<Mutex<Vec<(String, Vec<usize>)>>>);
+
+impl SimpleBackend for Recorder {
+    fn get(&self, shape: Shape, name: &str, _: candle_nn::Init, dtype: DType, device: &Device) -> Result<Tensor> {
+        self.0.lock().expect("the record is never poisoned").push((name.to_string(), shape.dims().to_vec()));
+        Tensor::zeros((), dtype, device)?.broadcast_as(shape)
+    }
+
+    fn get_unchecked(&self, name: &str, _: DType, _: &Device) -> Result<Tensor> {
+        bail!("the model asked for `{name}` without a shape")
+    }
+
+    fn contains_tensor(&self, _: &str) -> bool {
+        true
+    }
+}
+
+/// Checks a file's header against the model `config` describes, before any weight is read: every
+/// tensor the model needs is there with a floating-point dtype and the shape config.json's sizes
+/// give it, and the file holds no tensor the model does not use. Returns the tensors to read.
+pub fn check_header(config: &Config, header: &[HeaderEntry]) -> Result<Vec<HeaderEntry>> {
+    let record = Arc::new(Mutex::new(Vec::new()));
+    Vlm::new(config, VarBuilder::from_backend(Box::new(Recorder(record.clone())), DType::F32, Device::Cpu))?;
+    let checkpoint = checkpoint(config);
+    let info = |n: &str| header.iter().find(|e| e.name == n).map(|e| (e.dtype, e.shape.clone()));
+    let mut used = HashSet::new();
+    for (name, shape) in record.lock().expect("the record is never poisoned").iter() {
+        used.extend(stored_parts(&checkpoint.stored(name), name, shape, info)?);
+    }
+    refuse_unused(header.iter().map(|e| e.name.as_str()), &used, checkpoint.as_ref())?;
+    // What the model reads, and what the checkpoint carries beside it that is small (a buffer it
+    // checks); a tied matrix's second copy is not read.
+    Ok(header.iter().filter(|e| used.contains(&e.name) || (checkpoint.carried(&e.name) && e.end - e.start <= 1 << 20)).cloned().collect())
 }
 
 impl SimpleBackend for CheckedWeights {

@@ -9,6 +9,7 @@ use wasm_bindgen::prelude::*;
 
 pub mod explainer;
 pub mod training;
+pub mod loader;
 #[cfg(feature = "bench")]
 pub mod bench;
 
