@@ -2,12 +2,21 @@
 
 Sends the headers the page relies on: the wasm MIME type, no caching (a rebuilt pkg/ is always
 the one loaded), COOP/COEP so the page is cross-origin isolated (needed by wasm threads; left out
-with --no-isolation), and the Content-Security-Policy.
+with --no-isolation), and the Content-Security-Policy. Answers byte ranges (`Range: bytes=a-b`),
+so the page reads a large model file a tensor at a time.
+
+--model DIR serves a downloaded model folder (config.json, model.safetensors, tokenizer.json) at
+/local-model/, with /local-model/manifest.json naming its files: the page opens with that model.
 """
 import argparse
 import functools
 import http.server
+import json
 import os
+import re
+
+LOCAL_MODEL = "/local-model/"
+MODEL_FILES = ("config.json", "model.safetensors", "tokenizer.json")
 
 
 # worker-src allows blob: for the threaded build's pool: wasm-bindgen-rayon starts each of its
@@ -20,6 +29,10 @@ CSP = (
 
 class Handler(http.server.SimpleHTTPRequestHandler):
     isolated = True
+    # The folder --model serves at LOCAL_MODEL, or None.
+    model_dir = None
+    # The byte range asked for, (start, end inclusive), while a ranged response is sent.
+    byte_range = None
     extensions_map = {
         **http.server.SimpleHTTPRequestHandler.extensions_map,
         ".wasm": "application/wasm",
@@ -40,12 +53,60 @@ class Handler(http.server.SimpleHTTPRequestHandler):
             self.send_header("Cross-Origin-Resource-Policy", "same-origin")
         super().end_headers()
 
+    def translate_path(self, path):
+        if self.model_dir and path.split("?", 1)[0].startswith(LOCAL_MODEL):
+            name = path.split("?", 1)[0][len(LOCAL_MODEL):]
+            return os.path.join(self.model_dir, name) if name in MODEL_FILES else os.path.join(self.model_dir, "\0missing")
+        return super().translate_path(path)
+
+    def do_GET(self):
+        if self.model_dir and self.path.split("?", 1)[0] == LOCAL_MODEL + "manifest.json":
+            files = {name: name for name in MODEL_FILES if os.path.isfile(os.path.join(self.model_dir, name))}
+            body = json.dumps({"name": os.path.basename(os.path.normpath(self.model_dir)), "files": files}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            return
+        super().do_GET()
+
+    def send_head(self):
+        # A single byte range of a file: 206 with that part only.
+        match = re.fullmatch(r"bytes=(\d+)-(\d*)", self.headers.get("Range", ""))
+        path = self.translate_path(self.path)
+        if not match or not os.path.isfile(path):
+            self.byte_range = None
+            return super().send_head()
+        size = os.path.getsize(path)
+        start = int(match.group(1))
+        end = min(int(match.group(2)) if match.group(2) else size - 1, size - 1)
+        if start > end:
+            self.send_response(416)
+            self.send_header("Content-Range", f"bytes */{size}")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return None
+        source = open(path, "rb")
+        self.byte_range = (start, end)
+        self.send_response(206)
+        self.send_header("Content-Type", self.guess_type(path))
+        self.send_header("Content-Range", f"bytes {start}-{end}/{size}")
+        self.send_header("Content-Length", str(end - start + 1))
+        self.send_header("Accept-Ranges", "bytes")
+        self.end_headers()
+        return source
+
     def copyfile(self, source, outputfile):
         # The kernel copies the file to the socket (sendfile), not Python in 64 KB pieces: the
         # page asks for its scripts, the wasm module and the model at once, and the small
         # scripts no longer wait for the interpreter behind the big files.
         try:
-            self.connection.sendfile(source)
+            if self.byte_range:
+                start, end = self.byte_range
+                self.connection.sendfile(source, start, end - start + 1)
+            else:
+                self.connection.sendfile(source)
         except (BrokenPipeError, ConnectionResetError):
             # The browser went away mid-file (a reload, a closed tab): nothing is lost, and no
             # traceback is worth printing.
@@ -62,11 +123,19 @@ def main():
     parser.add_argument("--root", default=os.path.join(os.path.dirname(__file__), ".."))
     parser.add_argument("--no-isolation", action="store_true",
                         help="leave out COOP/COEP: the page is not cross-origin isolated and runs on one thread")
+    parser.add_argument("--model", metavar="DIR",
+                        help="a downloaded model folder (config.json, model.safetensors, tokenizer.json): the page opens with it")
     args = parser.parse_args()
     Handler.isolated = not args.no_isolation
+    if args.model:
+        missing = [n for n in MODEL_FILES if not os.path.isfile(os.path.join(args.model, n))]
+        if missing:
+            parser.error(f"--model {args.model}: no {', '.join(missing)} there (a model folder holds {', '.join(MODEL_FILES)})")
+        Handler.model_dir = os.path.abspath(args.model)
     handler = functools.partial(Handler, directory=os.path.abspath(args.root))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", args.port), handler)
-    print(f"VLM Explainer: http://127.0.0.1:{server.server_address[1]}/", flush=True)
+    served = f" with the model in {Handler.model_dir}" if Handler.model_dir else ""
+    print(f"VLM Explainer: http://127.0.0.1:{server.server_address[1]}/{served}", flush=True)
     server.serve_forever()
 
 
