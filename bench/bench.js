@@ -1,7 +1,9 @@
 // The speed benchmark's page: runs one engine at a time in a fresh worker, on request of
 // bench/run.mjs, and keeps the candle features of the bench image to check the ONNX graph with.
 //   await bench.candle({ preset, runs, warmup, threads })   candle wasm: loads, then every stage
-//                                                 (threads > 1: the threaded build, pkg-threads/)
+//                                                 (threads > 1: the threaded build, pkg-threads/;
+//                                                 stream: the weights read a tensor at a time;
+//                                                 loads: how many loads, warmup + runs by default)
 //   await bench.ort({ threads, runs, warmup })     onnxruntime-web: the seed vision encoder
 
 class WorkerClient {
@@ -21,16 +23,16 @@ class WorkerClient {
 // The seed model's input and features, from candle, for the ONNX side.
 const seed = { pixels: null, features: null };
 
-async function candle({ preset, runs, warmup, threads = 1, threaded = false }) {
+async function candle({ preset, runs, warmup, threads = 1, threaded = false, stream = false, loads: loadRuns = warmup + runs }) {
   const model = new URL(`out/models/${preset}`, import.meta.url).pathname;
   // Every load in a fresh worker: the module is fetched, compiled and instantiated each time.
   const loads = [];
   let worker = null;
-  for (let i = 0; i < warmup + runs; i++) {
+  for (let i = 0; i < loadRuns; i++) {
     worker?.close();
     worker = new WorkerClient('candle-worker.js');
-    const load = await worker.call({ type: 'load', model, threads, threaded });
-    if (i >= warmup) loads.push(load);
+    const load = await worker.call({ type: 'load', model, threads, threaded, stream });
+    if (i >= loadRuns - Math.max(1, loadRuns - warmup)) loads.push(load);
   }
   try {
     const stages = await worker.call({ type: 'stages', runs, warmup });

@@ -12,7 +12,7 @@ use crate::train::init;
 use crate::model::config::Config;
 use crate::infer::generate::Generator;
 use crate::model::preprocess::PreparedImage;
-use crate::text::prompt::{prompt_ids, Task};
+use crate::text::prompt::{prompt, Task};
 use crate::infer::sampling::SamplingOptions;
 use crate::text::tokenizer::TextTokenizer;
 use crate::model::vlm::Vlm;
@@ -37,7 +37,7 @@ pub const IMAGE_SIZE: (u32, u32) = (1024, 768);
 /// Milliseconds of each stage of one run.
 #[derive(Debug, Clone, Serialize)]
 pub struct StageTimes {
-    /// RGBA -> centre crop -> 224 x 224 -> normalised (1, 3, 224, 224).
+    /// RGBA -> centre crop (or the whole image) -> 224 x 224 -> normalised (1, 3, 224, 224).
     pub preprocess_ms: f64,
     /// (1, 3, 224, 224) -> (1, 196, D_v), every layer's attention kept as the page keeps it.
     pub vision_encoder_ms: f64,
@@ -100,7 +100,7 @@ pub fn time_stages(
     now: &dyn Fn() -> f64,
 ) -> Result<StageTimes> {
     let room = vlm.config.llm.max_seq_len;
-    let ids = prompt_ids(tokenizer, Task::Caption, PROMPT)?;
+    let ids = prompt(&vlm.config, tokenizer, Task::Caption, PROMPT)?.ids;
     let needed = vlm.num_image_tokens() + ids.len() + DECODE_TOKENS;
     if needed > room {
         candle_core::bail!("the bench needs {needed} positions; the model's context holds {room}");
@@ -108,7 +108,8 @@ pub fn time_stages(
     let device = vlm.llm.device();
 
     let t = now();
-    let pixels = PreparedImage::from_rgba(rgba, width, height, vlm.config.vision.image_size)?.to_tensor(device)?;
+    let c = &vlm.config;
+    let pixels = PreparedImage::from_rgba_resized(rgba, width, height, c.vision.image_size, c.preprocess.resize)?.to_tensor_with(&c.preprocess, device)?;
     let preprocess_ms = now() - t;
 
     let t = now();
