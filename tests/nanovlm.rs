@@ -195,3 +195,32 @@ fn the_file_read_a_tensor_at_a_time_makes_the_same_model_and_a_mismatch_is_found
     let message = read_header(&file[..need], file.len() as u64 - 1000).unwrap_err().to_string();
     assert!(message.contains("cut short"), "{message}");
 }
+
+#[test]
+fn files_of_another_family_or_another_model_are_refused_with_the_file_and_the_reason() {
+    let dir = Path::new(SMALL);
+    let weights = std::fs::read(dir.join("model.safetensors")).unwrap();
+    let config = std::fs::read_to_string(dir.join("config.json")).unwrap();
+    let tokenizer = std::fs::read(dir.join("tokenizer.json")).unwrap();
+    let message = |w: &[u8], c: &str, t: &[u8]| Explainer::load(w.to_vec(), c, t).err().map(|e| e.to_string()).unwrap_or_default();
+
+    let transformers = r#"{"model_type": "idefics3", "vision_config": {}, "text_config": {}}"#;
+    assert!(message(&weights, transformers, &tokenizer).starts_with("config.json is a transformers `idefics3` config"), "{}", message(&weights, transformers, &tokenizer));
+    let cls = config.replace("\"vit_cls_flag\": false", "\"vit_cls_flag\": true");
+    assert!(message(&weights, &cls, &tokenizer).contains("`vit_cls_flag` is true"));
+    let no_field = config.replace("\"lm_n_kv_heads\": 2,", "");
+    assert!(message(&weights, &no_field, &tokenizer).contains("has no `lm_n_kv_heads`"));
+    let bad_groups = config.replace("\"lm_n_kv_heads\": 2", "\"lm_n_kv_heads\": 3");
+    assert!(message(&weights, &bad_groups, &tokenizer).contains("`llm.kv_heads` 3 must divide `llm.heads` 4"));
+    // The shipped model's weights under nanoVLM's config: the first missing tensor is named.
+    let shipped = std::fs::read("www/model/model.safetensors").unwrap();
+    let m = message(&shipped, &config, &tokenizer);
+    assert!(m.starts_with("model.safetensors has no tensor `vision_encoder.blocks.0.ln1.weight`") && m.ends_with("the two files come from different models"), "{m}");
+    // Another rotary base than the one the weights were saved with.
+    let base = config.replace("\"lm_re_base\": 100000", "\"lm_re_base\": 10000");
+    assert!(message(&weights, &base, &tokenizer).contains("`decoder.rotary_embd.inv_freq`"));
+    // A tokenizer with more tokens than the model's vocabulary.
+    let big = std::fs::read("www/model/tokenizer.json").unwrap();
+    let small_vocab = config.replace("\"lm_vocab_size\": 1024", "\"lm_vocab_size\": 100");
+    assert!(message(&weights, &small_vocab, &big).contains("tokenizer.json has token ids up to"));
+}

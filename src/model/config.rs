@@ -433,6 +433,12 @@ impl Config {
             serde_json::from_str(text).map_err(|e| candle_core::Error::Msg(format!("config.json: {e}")))?;
         let cfg = if value.get("vit_hidden_dim").is_some() {
             crate::model::nanovlm::config(&value)?
+        } else if value.get("vision").is_none() && value.get("llm").is_none() {
+            let what = match value.get("model_type").and_then(serde_json::Value::as_str) {
+                Some(kind) => format!("a transformers `{kind}` config"),
+                None => "not a model config this page knows".to_string(),
+            };
+            bail!("config.json is {what}; the page reads its own models' config.json and nanoVLM's (its VLMConfig, with `vit_hidden_dim`)");
         } else {
             serde_json::from_value(value).map_err(|e| candle_core::Error::Msg(format!("config.json: {e}")))?
         };
