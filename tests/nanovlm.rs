@@ -215,7 +215,7 @@ fn files_of_another_family_or_another_model_are_refused_with_the_file_and_the_re
     // The shipped model's weights under nanoVLM's config: the first missing tensor is named.
     let shipped = std::fs::read("www/model/model.safetensors").unwrap();
     let m = message(&shipped, &config, &tokenizer);
-    assert!(m.starts_with("model.safetensors has no tensor `vision_encoder.blocks.0.ln1.weight`") && m.ends_with("the two files come from different models"), "{m}");
+    assert!(m.starts_with("model.safetensors has no tensor `vision_encoder.blocks.0.ln1.weight`") && m.contains("the two files come from different models"), "{m}");
     // Another rotary base than the one the weights were saved with.
     let base = config.replace("\"lm_re_base\": 100000", "\"lm_re_base\": 10000");
     assert!(message(&weights, &base, &tokenizer).contains("`decoder.rotary_embd.inv_freq`"));
