@@ -208,8 +208,11 @@ fn files_of_another_family_or_another_model_are_refused_with_the_file_and_the_re
     assert!(message(&weights, transformers, &tokenizer).starts_with("config.json is a transformers `idefics3` config"), "{}", message(&weights, transformers, &tokenizer));
     let cls = config.replace("\"vit_cls_flag\": false", "\"vit_cls_flag\": true");
     assert!(message(&weights, &cls, &tokenizer).contains("`vit_cls_flag` is true"));
+    // A field left out takes nanoVLM's default, as `VLMConfig(**json)` gives it (3 key/value heads).
     let no_field = config.replace("\"lm_n_kv_heads\": 2,", "");
-    assert!(message(&weights, &no_field, &tokenizer).contains("has no `lm_n_kv_heads`"));
+    assert!(message(&weights, &no_field, &tokenizer).contains("`llm.kv_heads` 3 must divide `llm.heads` 4"));
+    let not_a_number = config.replace("\"lm_n_blocks\": 2", "\"lm_n_blocks\": \"two\"");
+    assert!(message(&weights, &not_a_number, &tokenizer).contains("`lm_n_blocks` is \"two\", not a whole number"));
     let bad_groups = config.replace("\"lm_n_kv_heads\": 2", "\"lm_n_kv_heads\": 3");
     assert!(message(&weights, &bad_groups, &tokenizer).contains("`llm.kv_heads` 3 must divide `llm.heads` 4"));
     // The shipped model's weights under nanoVLM's config: the first missing tensor is named.

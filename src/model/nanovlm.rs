@@ -19,36 +19,48 @@ use crate::model::config::{
 use crate::model::vlm::Vlm;
 use crate::model::weights::{Checkpoint, Stored, TensorFile};
 
-/// The `VLMConfig` fields a forward pass reads. The others (dropout, backbone names, training
-/// settings) change nothing here.
-const USED: [&str; 19] = [
-    "vit_hidden_dim",
-    "vit_inter_dim",
-    "vit_patch_size",
-    "vit_img_size",
-    "vit_n_heads",
-    "vit_n_blocks",
-    "vit_ln_eps",
-    "vit_cls_flag",
-    "lm_hidden_dim",
-    "lm_inter_dim",
-    "lm_rms_eps",
-    "lm_re_base",
-    "lm_max_position_embeddings",
-    "lm_vocab_size",
-    "lm_n_heads",
-    "lm_n_kv_heads",
-    "lm_n_blocks",
-    "lm_tie_weights",
-    "mp_pixel_shuffle_factor",
+/// The `VLMConfig` fields a forward pass reads, with their defaults at v0.1: nanoVLM builds its
+/// config as `VLMConfig(**config_json)`, so a field the file leaves out takes its default, here
+/// too. The others (dropout, backbone names, training settings) change nothing here.
+const DEFAULTS: [(&str, f64); 20] = [
+    ("vit_hidden_dim", 768.0),
+    // `4 * vit_hidden_dim`, evaluated once when the class is defined: 3072 whatever the width.
+    ("vit_inter_dim", 3072.0),
+    ("vit_patch_size", 16.0),
+    ("vit_img_size", 224.0),
+    ("vit_n_heads", 12.0),
+    ("vit_n_blocks", 12.0),
+    ("vit_ln_eps", 1e-6),
+    ("lm_hidden_dim", 576.0),
+    ("lm_inter_dim", 1536.0),
+    ("lm_rms_eps", 1e-5),
+    ("lm_re_base", 100000.0),
+    ("lm_max_position_embeddings", 8192.0),
+    ("lm_vocab_size", 49152.0),
+    ("lm_n_heads", 9.0),
+    ("lm_n_kv_heads", 3.0),
+    ("lm_n_blocks", 30.0),
+    ("lm_eos_token_id", 0.0),
+    ("mp_pixel_shuffle_factor", 2.0),
+    ("vit_cls_flag", 0.0),
+    ("lm_tie_weights", 1.0),
 ];
 
-fn field<'a>(json: &'a Value, name: &str) -> Result<&'a Value> {
-    json.get(name).ok_or_else(|| Error::Msg(format!("config.json (nanoVLM) has no `{name}`: it is not a complete nanoVLM config")))
+fn default_of(name: &str) -> Value {
+    let value = DEFAULTS.iter().find(|(n, _)| *n == name).map_or(0.0, |(_, v)| *v);
+    match name {
+        "vit_cls_flag" | "lm_tie_weights" => Value::from(value != 0.0),
+        _ if value.fract() == 0.0 && value >= 1.0 => Value::from(value as u64),
+        _ => Value::from(value),
+    }
+}
+
+fn field(json: &Value, name: &str) -> Value {
+    json.get(name).cloned().unwrap_or_else(|| default_of(name))
 }
 
 fn count(json: &Value, name: &str) -> Result<usize> {
-    let value = field(json, name)?;
+    let value = field(json, name);
     value
         .as_u64()
         .and_then(|n| usize::try_from(n).ok())
@@ -56,12 +68,12 @@ fn count(json: &Value, name: &str) -> Result<usize> {
 }
 
 fn number(json: &Value, name: &str) -> Result<f64> {
-    let value = field(json, name)?;
+    let value = field(json, name);
     value.as_f64().ok_or_else(|| Error::Msg(format!("config.json (nanoVLM): `{name}` is {value}, not a number")))
 }
 
 fn flag(json: &Value, name: &str) -> Result<bool> {
-    let value = field(json, name)?;
+    let value = field(json, name);
     value.as_bool().ok_or_else(|| Error::Msg(format!("config.json (nanoVLM): `{name}` is {value}, not true or false")))
 }
 
@@ -73,11 +85,8 @@ pub fn config(json: &Value) -> Result<Config> {
     if flag(json, "vit_cls_flag")? {
         bail!("config.json (nanoVLM): `vit_cls_flag` is true: that vision encoder hands out one CLS vector, not patch features, and nanoVLM's projector needs the patches");
     }
-    for name in USED {
-        field(json, name)?;
-    }
-    // nanoVLM ends answers with `lm_eos_token_id` (0, `<|endoftext|>`); v0.1 always writes it.
-    let eos = json.get("lm_eos_token_id").and_then(Value::as_u64).unwrap_or(0) as u32;
+    // nanoVLM ends answers with `lm_eos_token_id` (0, `<|endoftext|>`).
+    let eos = u32::try_from(count(json, "lm_eos_token_id")?).map_err(|_| Error::Msg("config.json (nanoVLM): `lm_eos_token_id` is too large".into()))?;
     let mut config = Config {
         name: String::new(),
         family: Family::NanoVlm,
