@@ -4,7 +4,7 @@
 #![cfg(not(target_arch = "wasm32"))] // native: plain `wasm-pack test` builds every test file for wasm32
 
 use vlm_explainer::infer::sampling::Rng;
-use vlm_explainer::ops::simd_matmul::{matmul_packed, pack};
+use vlm_explainer::ops::simd_matmul::{matmul_packed, pack, panels, NR};
 
 fn random(rng: &mut Rng, n: usize) -> Vec<f32> {
     (0..n).map(|_| rng.uniform() as f32 * 2.0 - 1.0).collect()
@@ -41,4 +41,24 @@ fn a_packed_weight_holds_each_value_once_and_zeros_past_the_last_column() {
     assert_eq!(&packed[8..16], &[2.0, 5.0, 8.0, 11.0, 14.0, 17.0, 20.0, 23.0]);
     // Panel 1, depth 0: W[8..11][0], then zeros.
     assert_eq!(&packed[24..32], &[25.0, 28.0, 31.0, 0.0, 0.0, 0.0, 0.0, 0.0]);
+}
+
+/// A decode step's single row, its columns split among threads as the threaded build splits
+/// them (runs of whole panels): each run alone gives exactly the whole product's columns.
+#[test]
+fn a_run_of_panels_is_a_packed_weight_of_its_own_columns() {
+    let mut rng = Rng::new(8);
+    for (k, n, threads) in [(576, 1536, 2), (576, 49152 / 64, 3), (64, 19, 2), (300, 8, 2)] {
+        let (x, w) = (random(&mut rng, k), random(&mut rng, n * k));
+        let packed = pack(&w, n, k);
+        let mut whole = vec![0f32; n];
+        matmul_packed(&x, 1, k, &packed, n, &mut whole);
+        let per = n.div_ceil(NR).div_ceil(threads) * NR;
+        let mut split = vec![f32::NAN; n];
+        for (i, out) in split.chunks_mut(per).enumerate() {
+            let cols = out.len();
+            matmul_packed(&x, 1, k, panels(&packed, k, i * per, cols), cols, out);
+        }
+        assert_eq!(split, whole, "k {k}, n {n}, {threads} threads");
+    }
 }

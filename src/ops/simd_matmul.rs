@@ -245,6 +245,13 @@ pub fn pool_threads() -> usize {
     }
 }
 
+/// The panels of a packed weight (`pack`) that make output columns `first .. first + cols`
+/// (`first` a multiple of `NR`): a packed weight of `cols` outputs on its own.
+pub fn panels(packed: &[f32], k: usize, first: usize, cols: usize) -> &[f32] {
+    assert_eq!(first % NR, 0, "panels start at a multiple of NR");
+    &packed[first * k..][..cols.div_ceil(NR) * NR * k]
+}
+
 /// `matmul_packed`, its rows split among rayon's threads in the threaded browser build (each
 /// thread a block of whole tiles, every one reading the same packed weight, so each row is
 /// computed exactly as on one thread).
@@ -260,6 +267,16 @@ pub fn matmul_rows(x: &[f32], m: usize, k: usize, packed: &[f32], n: usize, out:
             out.par_chunks_mut(rows * n)
                 .zip(x.par_chunks(rows * k))
                 .for_each(|(out, x)| matmul_packed(x, x.len() / k, k, packed, n, out));
+            return;
+        }
+        // A single row (a decode step): its output columns split instead, each thread a run of
+        // whole panels, so every weight is still read once, by one thread.
+        if threads > 1 && m == 1 {
+            let per = n.div_ceil(NR).div_ceil(threads) * NR;
+            out.par_chunks_mut(per).enumerate().for_each(|(i, out)| {
+                let cols = out.len();
+                matmul_packed(x, 1, k, panels(packed, k, i * per, cols), cols, out)
+            });
             return;
         }
     }
