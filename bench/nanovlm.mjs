@@ -1,7 +1,8 @@
 // A real-size nanoVLM in headless Chromium: load time (the weights read a tensor at a time by
 // byte ranges, as the page reads a person's files), the module's memory once loaded and after
 // generating, and every stage (vision encoder, projection, prefill, 64 decoded tokens) on one
-// thread (pkg/) and on two (pkg-threads/ with a pool of 2). Needs pkg/ and pkg-threads/ built with
+// thread (pkg/, for browsers without relaxed SIMD), on the threaded build alone (pkg-threads/,
+// what the page runs, before its pool starts) and on two threads (pkg-threads/, a pool of 2). Needs pkg/ and pkg-threads/ built with
 // the bench entry (`VLM_FEATURES=bench scripts/build.sh`) and a model folder (default
 // bench/out/models/nanovlm: config.json and model.safetensors as nanoVLM saves them, e.g. from
 // `tests/reference/nanovlm.py --size real`, and a tokenizer.json whose vocabulary fits).
@@ -26,17 +27,17 @@ const server = await serve();
 const browser = await launch();
 const results = [];
 try {
-  for (const threads of [1, 2]) {
+  for (const [threads, threaded] of [[1, false], [1, true], [2, true]]) {
     const page = await (await browser.newContext()).newPage();
     page.setDefaultTimeout(0);
     await page.goto(`${server.url}bench/index.html`);
     await page.waitForSelector('#state[data-state="ready"]', { timeout: 60_000 });
-    const out = await page.evaluate((a) => window.bench.candle(a), { preset: relative.replace(/^out\/models\//, ''), runs: RUNS, warmup: WARMUP, threads, stream: true, loads: 1 });
+    const out = await page.evaluate((a) => window.bench.candle(a), { preset: relative.replace(/^out\/models\//, ''), runs: RUNS, warmup: WARMUP, threads, threaded, stream: true, loads: 1 });
     const r = out.runs;
     const perToken = median(r.map((x) => x.decode_ms.reduce((a, b) => a + b, 0) / x.decode_ms.length));
     const row = {
       threads,
-      build: threads > 1 ? 'pkg-threads' : 'pkg',
+      build: threaded ? 'pkg-threads' : 'pkg',
       load_ms: out.loads[0].load_ms,
       wasm_bytes_loaded: out.loads[0].wasm_bytes_loaded,
       wasm_bytes_after_generation: out.wasm_bytes,
@@ -47,7 +48,7 @@ try {
       decode_tokens_per_s: 1000 / perToken,
     };
     results.push(row);
-    console.log(`[nanovlm] ${threads} thread(s): ${JSON.stringify(row)}`);
+    console.log(`[nanovlm] ${row.build}, ${threads} thread(s): ${JSON.stringify(row)}`);
     await page.close();
   }
 } finally {
@@ -56,7 +57,7 @@ try {
 }
 
 const mib = (b) => (b / 2 ** 20).toFixed(0);
-console.log(`| ${config.vit_hidden_dim ? 'nanoVLM' : 'model'} (${mib(fileBytes)} MiB file), Chromium ${browser.version()} | ${results.map((r) => `${r.threads} thread${r.threads > 1 ? 's' : ''}`).join(' | ')} |`);
+console.log(`| ${config.vit_hidden_dim ? 'nanoVLM' : 'model'} (${mib(fileBytes)} MiB file), Chromium ${browser.version()} | ${results.map((r) => `${r.build}/, ${r.threads} thread${r.threads > 1 ? 's' : ''}`).join(' | ')} |`);
 console.log(`| --- | ${results.map(() => '---').join(' | ')} |`);
 for (const [label, f] of [
   ['load (ms)', (r) => r.load_ms.toFixed(0)],
