@@ -9,99 +9,26 @@
 //! --ignored` runs the same checks on the script's real-size (222M) output.
 #![cfg(not(target_arch = "wasm32"))]
 
-use std::collections::HashMap;
 use std::path::Path;
 
-use candle_core::{DType, Device, Tensor};
-use vlm_explainer::infer::generate::Generator;
-use vlm_explainer::infer::sampling::SamplingOptions;
 use vlm_explainer::model::config::{Family, LlmKind, ProjectorKind, PromptFormat, Resize};
 use vlm_explainer::text::prompt::{prompt, Task};
 use vlm_explainer::Explainer;
 
-const CPU: Device = Device::Cpu;
 const SMALL: &str = "tests/fixtures/nanovlm/small";
 
-struct Reference {
-    tensors: HashMap<String, Tensor>,
-    json: serde_json::Value,
-}
+mod nanovlm_reference;
+
+use nanovlm_reference::{check, Reference};
 
 fn reference(dir: &Path) -> Reference {
-    let tensors = candle_core::safetensors::load(dir.join("reference.safetensors"), &CPU).unwrap();
-    let json = serde_json::from_str(&std::fs::read_to_string(dir.join("reference.json")).unwrap()).unwrap();
-    Reference { tensors, json }
+    Reference::new(&std::fs::read(dir.join("reference.safetensors")).unwrap(), &std::fs::read_to_string(dir.join("reference.json")).unwrap())
 }
 
 fn load(dir: &Path, tokenizer: &Path) -> Explainer {
     let weights = std::fs::read(dir.join("model.safetensors")).unwrap();
     let config = std::fs::read_to_string(dir.join("config.json")).unwrap();
     Explainer::load(weights, &config, &std::fs::read(tokenizer).unwrap()).unwrap()
-}
-
-/// Largest |a - b| / max(1, |b|) over every value; panics on a shape mismatch.
-fn worst(what: &str, got: &Tensor, want: &Tensor) -> f32 {
-    assert_eq!(got.dims(), want.dims(), "{what}: shape");
-    let got = got.to_dtype(DType::F32).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
-    let want = want.to_dtype(DType::F32).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
-    got.iter().zip(&want).map(|(a, b)| (a - b).abs() / b.abs().max(1.0)).fold(0f32, f32::max)
-}
-
-fn pixels(r: &Reference) -> Tensor {
-    match r.tensors.get("pixels") {
-        Some(p) => p.clone(),
-        None => (r.tensors["pixels_u8"].to_dtype(DType::F32).unwrap() / 255.0).unwrap(),
-    }
-}
-
-/// The largest |a - b| against the tensor's root mean square: how far off, at the tensor's scale.
-fn worst_of_scale(got: &Tensor, want: &Tensor) -> f32 {
-    let want = want.to_dtype(DType::F32).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
-    let got = got.to_dtype(DType::F32).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
-    let rms = (want.iter().map(|v| (v * v) as f64).sum::<f64>() / want.len() as f64).sqrt() as f32;
-    got.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max) / rms
-}
-
-/// Every check against the reference; returns the worst relative differences, by name.
-fn check(m: &Explainer, r: &Reference) -> Vec<(&'static str, f32)> {
-    let vlm = &m.vlm;
-    let mut report = Vec::new();
-    let vision = vlm.encode_image(&pixels(r), true).unwrap();
-    report.push(("patch features", worst("patch features", &vision.patch_features, &r.tensors["patch_features"])));
-    if let Some(want) = r.tensors.get("vision_attention_layer0") {
-        report.push(("vision attention, layer 1", worst("vision attention", &vision.attentions[0], want)));
-    }
-    // From nanoVLM's own patch features, so that each stage is checked on its own.
-    let tokens = vlm.project(&r.tensors["patch_features"]).unwrap();
-    report.push(("image tokens", worst("image tokens", &tokens, &r.tensors["image_tokens"])));
-
-    let ids: Vec<u32> = r.tensors["prompt_ids"].flatten_all().unwrap().to_dtype(DType::U32).unwrap().to_vec1().unwrap();
-    let text = Tensor::new(ids.as_slice(), &CPU).unwrap().unsqueeze(0).unwrap();
-    let input = vlm.llm_input(&r.tensors["image_tokens"], &text).unwrap();
-    let out = vlm.llm.forward(&input, None, true).unwrap();
-    let logits = vlm.llm.logits(&out.hidden).unwrap();
-    let want = &r.tensors["logits"];
-    let positions = want.dim(1).unwrap();
-    let got = logits.narrow(1, logits.dim(1).unwrap() - positions, positions).unwrap();
-    report.push(("prompt logits", worst("logits", &got, want)));
-    eprintln!("prompt logits: worst difference {:.2e} of their root mean square", worst_of_scale(&got, want));
-    if let Some(want) = r.tensors.get("decoder_attention_last_block_last_position") {
-        let last = out.attentions.last().unwrap();
-        let t = last.dim(2).unwrap();
-        let got = last.narrow(2, t - 1, 1).unwrap().squeeze(2).unwrap();
-        report.push(("LLM attention, last block, last position", worst("decoder attention", &got, want)));
-    }
-
-    // Greedy, with the KV cache; nanoVLM's loop has no end token, so none here.
-    let greedy = SamplingOptions { temperature: 0.0, top_k: 0, seed: 0, max_new_tokens: 10 };
-    let mut generator = Generator::start(vlm, &r.tensors["image_tokens"], &ids, greedy, None).unwrap();
-    let mut got = Vec::new();
-    while let Some(token) = generator.next_token(vlm).unwrap() {
-        got.push(token.id);
-    }
-    let want: Vec<u32> = r.tensors["greedy_ids"].flatten_all().unwrap().to_dtype(DType::U32).unwrap().to_vec1().unwrap();
-    assert_eq!(got, want, "greedy tokens");
-    report
 }
 
 #[test]
