@@ -22,14 +22,15 @@ const STRINGS = {
     loading_wasm: 'starting WebAssembly…', loading_fetch: 'fetching the model…', loading_weights: 'reading the weights…',
     loading_random: 'drawing random weights…',
     vision_explain: 'Each row is one patch\'s feature vector; hover a patch to find its row.',
-    vision_stem: (stem) => (stem === 'hmlp'
+    vision_stem: (stem, p) => (stem === 'hmlp'
       ? 'Patch embedding: a small hierarchical MLP (the hMLP stem of DeiT III). Each patch\'s 4 × 4 pixel blocks, then 8 × 8, then the whole 16 × 16 patch go through one shared linear map each, so an edge or corner looks the same wherever it falls; it still sees only its own patch.'
-      : 'Patch embedding: one linear map of each patch\'s 16 × 16 × 3 = 768 pixel values, as in CLIP.'),
+      : `Patch embedding: one linear map of each patch's ${p} × ${p} × 3 = ${3 * p * p} pixel values, as in CLIP.`),
     projection_title: 'Projection (trainable)',
-    projection_kind: (kind) => ({
+    projection_kind: (kind, g) => ({
       linear: 'One linear map per patch feature: the lesson\'s nn.Linear(768, 512), here at this model\'s widths.',
       mlp2x_gelu: 'Each patch feature goes through Linear, GELU, Linear (LLaVA-1.5\'s projector), on its own.',
-      mlp2x_gelu_3x3: 'Each image token is made from its patch feature and the 8 around it (a 3 × 3 window on the 14 × 14 grid, zeros past the edge), then GELU and Linear: so a token also carries how an outline crossing its patch goes on around it, which the LLM\'s attention, a weighted mean over patches, would blur. Still one token per patch.',
+      mlp2x_gelu_3x3: `Each image token is made from its patch feature and the 8 around it (a 3 × 3 window on the ${g.side} × ${g.side} grid, zeros past the edge), then GELU and Linear: so a token also carries how an outline crossing its patch goes on around it, which the LLM's attention, a weighted mean over patches, would blur. Still one token per patch.`,
+      pixel_shuffle: `Pixel shuffle (nanoVLM's): each image token puts the features of a ${g.factor} × ${g.factor} block of neighbouring patches side by side, then one linear map: the ${g.patches} patches become ${g.imageTokens} image tokens, so the LLM reads ${g.factor * g.factor} times fewer.`,
     })[kind] ?? kind,
     sequence_title: 'What the LLM receives',
     generation_title: 'Generation', ask: 'Ask',
@@ -125,14 +126,15 @@ const STRINGS = {
     loading_wasm: '正在启动 WebAssembly…', loading_fetch: '正在下载模型…', loading_weights: '正在读取权重…',
     loading_random: '正在生成随机权重…',
     vision_explain: '每一行是一个图块的特征向量；把鼠标移到图块上可找到对应的行。',
-    vision_stem: (stem) => (stem === 'hmlp'
+    vision_stem: (stem, p) => (stem === 'hmlp'
       ? '图块嵌入：一个小的分层 MLP（DeiT III 的 hMLP stem）。每个图块先按 4 × 4 的像素块、再按 8 × 8、最后按整个 16 × 16 图块，各经过一个共享的线性映射，所以边和角落在图块里任何位置看起来都一样；它仍然只看自己的图块。'
-      : '图块嵌入：对每个图块的 16 × 16 × 3 = 768 个像素值做一次线性映射，和 CLIP 一样。'),
+      : `图块嵌入：对每个图块的 ${p} × ${p} × 3 = ${3 * p * p} 个像素值做一次线性映射，和 CLIP 一样。`),
     projection_title: '投影层（可训练）',
-    projection_kind: (kind) => ({
+    projection_kind: (kind, g) => ({
       linear: '对每个图块特征做一次线性映射：即课程中的 nn.Linear(768, 512)，这里用本模型的宽度。',
       mlp2x_gelu: '每个图块特征单独经过 Linear、GELU、Linear（LLaVA-1.5 的投影层）。',
-      mlp2x_gelu_3x3: '每个图像 token 由它的图块特征和周围 8 个图块（14 × 14 网格上的 3 × 3 窗口，超出边缘处补零）一起算出，再经过 GELU 和 Linear：这样 token 也带着穿过该图块的轮廓在周围如何延伸，而 LLM 的注意力（对图块的加权平均）会把这些模糊掉。仍然是一个图块一个 token。',
+      mlp2x_gelu_3x3: `每个图像 token 由它的图块特征和周围 8 个图块（${g.side} × ${g.side} 网格上的 3 × 3 窗口，超出边缘处补零）一起算出，再经过 GELU 和 Linear：这样 token 也带着穿过该图块的轮廓在周围如何延伸，而 LLM 的注意力（对图块的加权平均）会把这些模糊掉。仍然是一个图块一个 token。`,
+      pixel_shuffle: `像素重排（nanoVLM 的做法）：每个图像 token 把 ${g.factor} × ${g.factor} 个相邻图块的特征并排拼在一起，再做一次线性映射：${g.patches} 个图块变成 ${g.imageTokens} 个图像 token，LLM 要读的少了 ${g.factor * g.factor} 倍。`,
     })[kind] ?? kind,
     sequence_title: 'LLM 实际收到的输入',
     generation_title: '生成', ask: '提问',

@@ -9,7 +9,9 @@ import { fetchShipped } from './model-files.js';
 // module's compile and the shipped model's download, all at once. The worker gets the compiled
 // module as soon as it exists (every later worker gets it too), and the shipped model's bytes
 // when they are in; a failure here leaves the fetch to the worker, which reports it.
-// `vlm:` performance marks time the start (bench/page_timeline.mjs prints them).
+// `vlm:` performance marks time the start (bench/page_timeline.mjs prints them); set here
+// directly rather than with marks.js's `milestone`, so that this module, which the page runs
+// before any other, waits for no import but the one it starts the download with.
 //
 // Where the page is cross-origin isolated (scripts/serve.py sends COOP/COEP), the threaded build
 // (pkg-threads/: its memory shared with a pool of Web Workers) is used; elsewhere, or if that

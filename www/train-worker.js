@@ -2,7 +2,7 @@
 // step on ShapesWorld scenes, with every step's loss, time and memory posted to the page. Each
 // reset starts a new worker, so the memory it reports belongs to one setting alone.
 
-import { get, fetchModelFiles, pickModelFiles, nameFiles } from './model-files.js';
+import { buildModel } from './model-files.js';
 import { startPool } from './thread-pool.js';
 
 // Where the page is cross-origin isolated, the threaded build (pkg-threads/) with a pool of
@@ -43,25 +43,11 @@ const memory = () => wasm.memory.buffer.byteLength;
 /// person's own files.
 async function makeTrainer({ model, kind, unfreeze, batch, lr, seed }) {
   const args = [kind, unfreeze, batch, lr, seed];
-  if (model.preset === 'files') {
-    const files = pickModelFiles(model.files);
-    const [weights, config, tokenizer] = await Promise.all(
-      [files.weights.arrayBuffer(), files.config.text(), files.tokenizer.arrayBuffer()]);
-    try {
-      return new ProjectorTrainer(new Uint8Array(weights), config, new Uint8Array(tokenizer), ...args);
-    } catch (e) {
-      throw new Error(nameFiles(describe(e), files));
-    }
-  }
-  if (model.preset === 'default') {
-    const manifest = await (await get('manifest.json')).json();
-    if (manifest.files) {
-      const files = await fetchModelFiles(manifest.files);
-      return new ProjectorTrainer(files.weights, files.config, files.tokenizer, ...args);
-    }
-    return ProjectorTrainer.fromPreset(manifest.fallback.preset, manifest.fallback.seed, ...args);
-  }
-  return ProjectorTrainer.fromPreset(model.preset, model.seed ?? 0, ...args);
+  const built = await buildModel(model, {
+    fromFiles: (weights, config, tokenizer) => new ProjectorTrainer(weights, config, tokenizer, ...args),
+    fromPreset: (preset, presetSeed) => ProjectorTrainer.fromPreset(preset, presetSeed, ...args),
+  });
+  return built.model;
 }
 
 function evaluate() {

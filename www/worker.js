@@ -6,14 +6,18 @@
 
 import { pcaColours, nextTurn } from './pca.js';
 import { checkImage, formatName, MAX_PIXELS, WASM_FORMATS } from './image-header.js';
-import { fetchShipped, pickModelFiles, nameFiles } from './model-files.js';
+import { buildModel } from './model-files.js';
 import { poolSize, startPool as startThreadPool } from './thread-pool.js';
+import { mark, milestone } from './marks.js';
 
 // Largest side sent to the model; bigger images are scaled down first (the model only ever
-// sees the central square at 224 px, so nothing visible is lost).
+// sees the image at its input size, 224 px for the shipped model, so nothing visible is lost).
 const MAX_SIDE = 2048;
 
 let model = null;
+// The shape of the model's input tensor, from its config.json (as geometry.js reads it: this
+// worker's start, which the page waits for, imports no more than it needs).
+let inputShape = null;
 let wasm = null;
 // The wasm-bindgen module in use: pkg/ (one thread) or pkg-threads/.
 let glue = null;
@@ -35,7 +39,7 @@ const ready = new Promise((resolve) => { boot = resolve; }).then(async (data) =>
   threaded = data.threaded;
   glue = await import(gluePath(threaded));
   wasm = await glue.default(data.module ? { module_or_path: data.module } : undefined);
-  performance.mark('vlm:wasm-instantiated');
+  milestone('vlm:wasm-instantiated');
 });
 
 // The threaded build's pool of workers, started once the first model is built (so that the
@@ -45,7 +49,7 @@ let pool = null;
 const threadCount = () => (threaded ? poolSize() : 1);
 function startPool() {
   if (!threaded) return Promise.resolve();
-  return startThreadPool(glue, 'the model').then((n) => { if (n) performance.mark('vlm:pool-ready'); });
+  return startThreadPool(glue, 'the model').then((n) => { if (n) milestone('vlm:pool-ready'); });
 }
 // The page's shipped model, used by the first load of the shipped model only.
 let receiveShipped;
@@ -53,61 +57,38 @@ let shipped = new Promise((resolve) => { receiveShipped = resolve; });
 
 function post(msg, transfer = []) { self.postMessage(msg, transfer); }
 
-// A run's `vlm:` performance marks (bench/page_timeline.mjs --drop prints them): one entry per
-// name, the latest run's.
-function mark(name) { performance.clearMarks(name); performance.mark(name); }
-
 function describe(e) { return e instanceof Error ? e.message : String(e); }
 
-async function load(id, { preset, seed, files: chosen }) {
+/// The model's config.json and value counts, as the page shows them.
+function describeModel() {
+  const config = JSON.parse(model.configJson());
+  const size = config.vision.image_size;
+  inputShape = [1, 3, size, size];
+  return { config, counts: model.parameterCounts() };
+}
+
+async function load(id, request) {
   const progress = (text) => post({ type: 'progress', id, text });
   progress('wasm');
   await ready;
   await pool;
   const started = performance.now();
-  let label;
-  let next;
-  if (preset === 'default') {
-    progress('fetch');
-    const fromPage = await shipped;
-    shipped = Promise.resolve(null);
-    const { manifest, files } = fromPage ?? await fetchShipped();
-    if (files) {
-      progress('weights');
-      next = new glue.VlmExplainer(files.weights, files.config, files.tokenizer);
-      label = { trained: true, name: JSON.parse(files.config).name };
-    } else {
-      const { preset: fallback, seed: fallbackSeed } = manifest.fallback;
-      progress('random');
-      next = glue.VlmExplainer.fromPreset(fallback, fallbackSeed);
-      label = { trained: false, preset: fallback, seed: fallbackSeed };
-    }
-  } else if (preset === 'files') {
-    const files = pickModelFiles(chosen);
-    progress('weights');
-    const [weights, config, tokenizer] = await Promise.all(
-      [files.weights.arrayBuffer(), files.config.text(), files.tokenizer.arrayBuffer()]);
-    try {
-      next = new glue.VlmExplainer(new Uint8Array(weights), config, new Uint8Array(tokenizer));
-    } catch (e) {
-      if (e instanceof WebAssembly.RuntimeError) throw e;
-      throw new Error(nameFiles(describe(e), files));
-    }
-    label = { trained: true, own: true, name: JSON.parse(config).name, files: [files.config.name, files.weights.name, files.tokenizer.name] };
-  } else {
-    progress('random');
-    next = glue.VlmExplainer.fromPreset(preset, seed);
-    label = { trained: false, preset, seed };
-  }
-  performance.mark('vlm:model-built');
+  const { model: next, label } = await buildModel(request, {
+    fromFiles: (weights, config, tokenizer) => new glue.VlmExplainer(weights, config, tokenizer),
+    fromPreset: (preset, seed) => glue.VlmExplainer.fromPreset(preset, seed),
+  }, {
+    // The page's copy, for the first load of the shipped model only.
+    shipped: () => { const fromPage = shipped; shipped = Promise.resolve(null); return fromPage; },
+    progress,
+  });
+  milestone('vlm:model-built');
   pool ??= startPool();
   if (model) model.free();
   model = next;
   lastFeatures = null;
   warm = false;
   return {
-    config: JSON.parse(model.configJson()),
-    counts: model.parameterCounts(),
+    ...describeModel(),
     label,
     // What the runs will use: the pool's size once it is up.
     threads: threadCount(),
@@ -196,7 +177,7 @@ async function run(id, { image, task, text, options }) {
   }
   mark('vlm:preprocessed');
   const rgba = model.inputRgba();
-  post({ type: 'stage', id, stage: 'input', rgba, ms: performance.now() - t0, tensorShape: [1, 3, 224, 224] }, [rgba.buffer]);
+  post({ type: 'stage', id, stage: 'input', rgba, ms: performance.now() - t0, tensorShape: inputShape }, [rgba.buffer]);
   mark('vlm:input-posted');
 
   const [features, encodeMs] = time(() => model.encode());
@@ -261,7 +242,7 @@ async function handle(data) {
       if (!model) throw new Error('the model is not loaded yet');
       if (data.bytes) model.useProjector(data.bytes);
       else model.useOwnProjector();
-      post({ type: 'projector', id, config: JSON.parse(model.configJson()), counts: model.parameterCounts() });
+      post({ type: 'projector', id, ...describeModel() });
     } else if (type === 'pca') {
       // Asked for when the features arrive; queued behind the run, so computed after its answer.
       if (!lastFeatures) throw new Error('no image has been encoded yet');
@@ -288,15 +269,15 @@ let queue = Promise.resolve();
 let runsWaiting = 0;
 self.onmessage = ({ data }) => {
   if (data.type === 'boot') {
-    performance.mark('vlm:boot');
+    milestone('vlm:boot');
     if (!data.shipped) receiveShipped(null);
     boot(data);
   } else if (data.type === 'shipped') {
-    performance.mark('vlm:shipped');
+    milestone('vlm:shipped');
     receiveShipped(data.model);
   } else {
     if (data.type === 'run') runsWaiting += 1;
     queue = queue.then(() => handle(data));
   }
 };
-performance.mark('vlm:worker-script');
+milestone('vlm:worker-script');

@@ -1,76 +1,63 @@
-// The 224x224 image the model sees, drawn at 2x with the 14x14 patch grid over it, a highlighted
-// patch, and optionally an attention heat map over the patches.
+// Panel 1, the image the model sees: the model's input on its patch grid (with a generated
+// token's attention over it when one is selected), its shape, what a ShapesWorld scene shows,
+// and what the pointer is over.
 
-const SCALE = 2;
+import { t, getLang } from '../i18n.js';
+import { shapeText } from '../geometry.js';
+import { $ } from './dom.js';
+import { GridCanvas } from './grid-canvas.js';
 
-export class InputView {
-  constructor(canvas, { grid = 14, patch = 16, onHover }) {
-    this.canvas = canvas;
-    this.ctx = canvas.getContext('2d');
+export class InputPanel {
+  /// `onHover(patch)`: the patch under the pointer, or -1.
+  constructor({ onHover }) {
+    this.view = new GridCanvas($('input-canvas'), { onHover });
+    this.grid = null;
+    // What the image is and which model looks at it: `{ scene, ownImage, config }` (`truth`).
+    this.about = {};
+  }
+
+  setGeometry(grid) {
     this.grid = grid;
-    this.patch = patch;
-    this.image = null;
-    this.highlight = -1;
-    this.attention = null;
-    const pick = (e) => {
-      if (!this.image) return;
-      const r = canvas.getBoundingClientRect();
-      const x = ((e.clientX - r.left) / r.width) * grid;
-      const y = ((e.clientY - r.top) / r.height) * grid;
-      const col = Math.min(grid - 1, Math.max(0, Math.floor(x)));
-      const row = Math.min(grid - 1, Math.max(0, Math.floor(y)));
-      onHover(row * grid + col);
-    };
-    canvas.addEventListener('pointermove', pick);
-    canvas.addEventListener('pointerdown', pick);
-    canvas.addEventListener('pointerleave', () => onHover(-1));
+    this.view.setGeometry(grid);
   }
 
-  setImage(rgba) {
-    const size = this.grid * this.patch;
-    const off = new OffscreenCanvas(size, size);
-    off.getContext('2d').putImageData(new ImageData(new Uint8ClampedArray(rgba), size, size), 0, 0);
-    this.image = off;
-    this.attention = null;
-    this.draw();
+  /// The image as the model sees it (an OffscreenCanvas at the model's size), or null.
+  get image() { return this.view.image; }
+
+  /// The `input` stage: the model's input image and its tensor's shape.
+  showInput(msg) {
+    const g = this.grid;
+    this.view.setImage(msg.rgba);
+    const tokens = g.factor > 1 ? `, ${g.factor} × ${g.factor} patches a token: ${g.tokenSide} × ${g.tokenSide} = ${g.imageTokens} image tokens` : '';
+    $('input-shape').textContent = `${g.imageSize} × ${g.imageSize} × 3 → ${shapeText(msg.tensorShape)}, ${g.side} × ${g.side} = ${g.patches} patches of ${g.patchSize} × ${g.patchSize}${tokens}`;
   }
 
-  setHighlight(i) { this.highlight = i; this.draw(); }
+  /// Outlines a patch, or the `span` x `span` block of an image token (-1: none).
+  highlight(patch, span = 1) { this.view.setHighlight(patch, span); }
 
-  /// `weights`: 196 values (one per patch), or null to clear.
-  setAttention(weights) { this.attention = weights; this.draw(); }
+  /// A generated token's attention over the image tokens (null: none).
+  showAttention(weights) { this.view.setAttention(weights, this.grid.tokenSide); }
 
-  draw() {
-    const { ctx, grid, patch } = this;
-    const cell = patch * SCALE;
-    const size = grid * cell;
-    ctx.clearRect(0, 0, size, size);
-    if (!this.image) return;
-    ctx.imageSmoothingEnabled = false;
-    ctx.drawImage(this.image, 0, 0, size, size);
-    if (this.attention) {
-      // Stretch min..max to full contrast: the brightest patch got the most attention.
-      const max = Math.max(...this.attention);
-      const min = Math.min(...this.attention);
-      const range = max - min || 1;
-      for (let i = 0; i < grid * grid; i++) {
-        const a = (this.attention[i] - min) / range;
-        ctx.fillStyle = `rgba(0, 0, 0, ${0.75 * (1 - a)})`;
-        ctx.fillRect((i % grid) * cell, Math.floor(i / grid) * cell, cell, cell);
-      }
-    }
-    ctx.strokeStyle = 'rgba(255, 255, 255, 0.45)';
-    ctx.lineWidth = 1;
-    ctx.beginPath();
-    for (let k = 0; k <= grid; k++) {
-      ctx.moveTo(k * cell + 0.5, 0); ctx.lineTo(k * cell + 0.5, size);
-      ctx.moveTo(0, k * cell + 0.5); ctx.lineTo(size, k * cell + 0.5);
-    }
-    ctx.stroke();
-    if (this.highlight >= 0) {
-      ctx.strokeStyle = '#ffcc00';
-      ctx.lineWidth = 3;
-      ctx.strokeRect((this.highlight % grid) * cell + 1.5, Math.floor(this.highlight / grid) * cell + 1.5, cell - 3, cell - 3);
-    }
+  /// Says where patch `patch` is and which image token it belongs to (-1: nothing).
+  showPatch(patch) {
+    if (patch < 0) { $('patch-info').textContent = ''; return; }
+    const [row, col] = this.grid.rowCol(patch);
+    $('patch-info').textContent = t('patch_info', row, col, this.grid.tokenOfPatch(patch));
+  }
+
+  /// Says which text token the pointer is over.
+  showTextToken(index, piece) { $('patch-info').textContent = t('token_info', index, piece); }
+
+  /// Under the image: what a ShapesWorld scene shows (`scene`), or, for any other image given
+  /// to a model trained on ShapesWorld (`ownImage`, `config`), that its answer can only be in
+  /// ShapesWorld's words. `change` holds what changed of these.
+  truth(change = {}) {
+    this.about = { ...this.about, ...change };
+    const { scene, ownImage, config } = this.about;
+    const trainedOnShapes = /^shapesworld/.test(config?.name ?? '');
+    let text = '';
+    if (scene) text = t('truth', scene[`caption_${getLang()}`]);
+    else if (ownImage && trainedOnShapes) text = t('not_a_scene');
+    $('scene-truth').textContent = text;
   }
 }

@@ -4,8 +4,7 @@
 // "Download projector" saves it, to the page, which runs the explainer with it.
 
 import { t, getLang, formatCount } from '../i18n.js';
-
-const $ = (id) => document.getElementById(id);
+import { $ } from './dom.js';
 // Held-out captions shown (of the scenes the worker scores).
 const SHOWN_CAPTIONS = 6;
 const ATTRIBUTES = ['shape', 'colour', 'size', 'position', 'count', 'attributes'];
