@@ -7,6 +7,7 @@ so the page reads a large model file a tensor at a time.
 
 --model DIR serves a downloaded model folder (config.json, model.safetensors, tokenizer.json) at
 /local-model/, with /local-model/manifest.json naming its files: the page opens with that model.
+Without it /local-model/manifest.json is `null`.
 """
 import argparse
 import functools
@@ -60,9 +61,14 @@ class Handler(http.server.SimpleHTTPRequestHandler):
         return super().translate_path(path)
 
     def do_GET(self):
-        if self.model_dir and self.path.split("?", 1)[0] == LOCAL_MODEL + "manifest.json":
-            files = {name: name for name in MODEL_FILES if os.path.isfile(os.path.join(self.model_dir, name))}
-            body = json.dumps({"name": os.path.basename(os.path.normpath(self.model_dir)), "files": files}).encode()
+        if self.path.split("?", 1)[0] == LOCAL_MODEL + "manifest.json":
+            # Without --model: `null`, so the page, which always asks, opens with its own model
+            # and logs no failed request.
+            manifest = None
+            if self.model_dir:
+                files = {name: name for name in MODEL_FILES if os.path.isfile(os.path.join(self.model_dir, name))}
+                manifest = {"name": os.path.basename(os.path.normpath(self.model_dir)), "files": files}
+            body = json.dumps(manifest).encode()
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))

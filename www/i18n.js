@@ -8,6 +8,11 @@ const STRINGS = {
     model_default: 'shipped model', model_seed: 'lesson size (seed preset, random weights)',
     model_files: 'your model files', open_model: 'Open model…',
     own_model: (name, files) => `Your model “${name}” (${files}), loaded in this tab only: nothing was uploaded.`,
+    model_local: (name) => `${name} (served folder)`,
+    local_model: (name, folder, files) => `Model “${name}” from the folder “${folder}” that scripts/serve.py --model serves (${files}), read by this tab a tensor at a time.`,
+    busy_loading: 'a model is still loading: open the next one once the status says ready',
+    folder_empty: (name) => `${name}: the dropped folder holds no file the browser can read (it skips links to files): choose config.json, model.safetensors and tokenizer.json with “Open model…” instead`,
+    preprocess_squash: (size) => `This model sees the whole image squashed to ${size} × ${size} (its aspect ratio is lost), not its central square.`,
     input_title: 'The image the model sees', choose_file: 'Choose an image…', new_scene: 'New scene',
     truth: (c) => `Drawn: ${c}`,
     not_a_scene: 'Not a ShapesWorld scene. This model has only ever seen ShapesWorld\'s shapes, so it describes any image in their words. “New scene” draws one it was trained on.',
@@ -21,10 +26,13 @@ const STRINGS = {
     from_patch: (i) => `patch ${i}`,
     loading_wasm: 'starting WebAssembly…', loading_fetch: 'fetching the model…', loading_weights: 'reading the weights…',
     loading_random: 'drawing random weights…',
+    loading_read: (name, percent, done, total) => `reading ${name}: ${percent}% (${done} / ${total} MB)`,
     vision_explain: 'Each row is one patch\'s feature vector; hover a patch to find its row.',
-    vision_stem: (stem, p) => (stem === 'hmlp'
+    vision_stem: (stem, p, family) => (stem === 'hmlp'
       ? 'Patch embedding: a small hierarchical MLP (the hMLP stem of DeiT III). Each patch\'s 4 × 4 pixel blocks, then 8 × 8, then the whole 16 × 16 patch go through one shared linear map each, so an edge or corner looks the same wherever it falls; it still sees only its own patch.'
-      : `Patch embedding: one linear map of each patch's ${p} × ${p} × 3 = ${3 * p * p} pixel values, as in CLIP.`),
+      : family === 'nanovlm'
+        ? `Patch embedding: SigLIP's ${p} × ${p} convolution with stride ${p}, that is one linear map of each patch's ${p} × ${p} × 3 = ${3 * p * p} pixel values. No CLS token: every position is a patch, and attention is asked from one.`
+        : `Patch embedding: one linear map of each patch's ${p} × ${p} × 3 = ${3 * p * p} pixel values, as in CLIP.`),
     projection_title: 'Projection (trainable)',
     projection_kind: (kind, g) => ({
       linear: 'One linear map per patch feature: the lesson\'s nn.Linear(768, 512), here at this model\'s widths.',
@@ -32,6 +40,9 @@ const STRINGS = {
       mlp2x_gelu_3x3: `Each image token is made from its patch feature and the 8 around it (a 3 × 3 window on the ${g.side} × ${g.side} grid, zeros past the edge), then GELU and Linear: so a token also carries how an outline crossing its patch goes on around it, which the LLM's attention, a weighted mean over patches, would blur. Still one token per patch.`,
       pixel_shuffle: `Pixel shuffle (nanoVLM's): each image token puts the features of a ${g.factor} × ${g.factor} block of neighbouring patches side by side, then one linear map: the ${g.patches} patches become ${g.imageTokens} image tokens, so the LLM reads ${g.factor * g.factor} times fewer.`,
     })[kind] ?? kind,
+    projection_blocks_caption: (g) => `The ${g.side} × ${g.side} patches in ${g.tokenSide} × ${g.tokenSide} blocks of ${g.factor} × ${g.factor}: each block becomes one image token. Hover a block (or an image token in panel 4) to see its patches.`,
+    projection_block_info: (token, patches, [row, col]) => `Image token ${token}: patches ${patches.join(', ')} (the block from row ${row}, column ${col}), their features side by side, numbered as the weight's column groups below.`,
+    projector_column: (i, dr, dc) => `${i}: patch (+${dr}, +${dc})`,
     sequence_title: 'What the LLM receives',
     generation_title: 'Generation', ask: 'Ask',
     status_loading: 'loading the model…', status_ready: 'ready', status_busy: 'working…',
@@ -47,6 +58,8 @@ const STRINGS = {
     attention_of: (piece, layer, head) => `Attention of “${piece}” over the image (${layer < 0 ? 'mean over layers' : `layer ${layer + 1}`}, ${head < 0 ? 'mean over heads' : `head ${head + 1}`})`,
     task_caption: 'describe the image', task_colour: 'what colour…?', task_where: 'where…?', task_count: 'how many…?',
     task_exists: 'is there…?', task_free: 'your own question',
+    task_caption_qa: 'describe (the model\'s own question)', qa_caption_prompt: 'What is this?',
+    qa_placeholder: 'a question in English',
     caption_prompt: 'describe the image', colour_prompt: 'what colour is the circle?', where_prompt: 'where is the circle?',
     count_prompt: 'how many shapes are there?', exists_prompt: 'is there a star?', free_prompt: '',
     seed_caption_prompt: 'describe an image',
@@ -58,6 +71,7 @@ const STRINGS = {
     train_unfreeze_vision: 'the vision encoder (unfrozen)', train_unfreeze_llm: 'the LLM (unfrozen)',
     train_start: 'Train', train_pause: 'Pause', train_reset: 'Reset', train_download: 'Download projector', train_load: 'Load projector…',
     train_state_idle: () => 'Press Train: a fresh projector starts from random weights.',
+    train_state_unsupported: (name) => `This panel trains projectors for the shipped family's models only (on ShapesWorld's scenes, with their captions and tokenizer), so it stays off for “${name}”, a model of another family.`,
     train_state_loading: () => 'Starting a training worker and a fresh projector…',
     train_state_ready: () => 'A fresh projector is ready.',
     train_state_running: () => 'Training in a worker: the page stays usable.',
@@ -112,6 +126,11 @@ const STRINGS = {
     model_default: '自带模型', model_seed: '课程尺寸（seed 预设，随机权重）',
     model_files: '你的模型文件', open_model: '打开模型…',
     own_model: (name, files) => `你的模型“${name}”（${files}），只在本页中加载，没有上传任何内容。`,
+    model_local: (name) => `${name}（服务器提供的文件夹）`,
+    local_model: (name, folder, files) => `模型“${name}”，来自 scripts/serve.py --model 提供的文件夹“${folder}”（${files}），本页逐个张量读取。`,
+    busy_loading: '还有模型在加载：请等状态显示“就绪”后再打开下一个',
+    folder_empty: (name) => `${name}：拖入的文件夹里没有浏览器能读取的文件（浏览器会跳过指向文件的链接）：请改用“打开模型…”选择 config.json、model.safetensors 和 tokenizer.json`,
+    preprocess_squash: (size) => `这个模型看到的是整张图片被压缩成 ${size} × ${size}（不保持宽高比），而不是中间的正方形。`,
     input_title: '模型看到的图像', choose_file: '选择图片…', new_scene: '新场景',
     truth: (c) => `画的是：${c}`,
     not_a_scene: '这不是 ShapesWorld 场景。这个模型只见过 ShapesWorld 的图形，所以会用这些词描述任何图像。按“新场景”画一个它学过的场景。',
@@ -125,10 +144,13 @@ const STRINGS = {
     from_patch: (i) => `图块 ${i}`,
     loading_wasm: '正在启动 WebAssembly…', loading_fetch: '正在下载模型…', loading_weights: '正在读取权重…',
     loading_random: '正在生成随机权重…',
+    loading_read: (name, percent, done, total) => `正在读取 ${name}：${percent}%（${done} / ${total} MB）`,
     vision_explain: '每一行是一个图块的特征向量；把鼠标移到图块上可找到对应的行。',
-    vision_stem: (stem, p) => (stem === 'hmlp'
+    vision_stem: (stem, p, family) => (stem === 'hmlp'
       ? '图块嵌入：一个小的分层 MLP（DeiT III 的 hMLP stem）。每个图块先按 4 × 4 的像素块、再按 8 × 8、最后按整个 16 × 16 图块，各经过一个共享的线性映射，所以边和角落在图块里任何位置看起来都一样；它仍然只看自己的图块。'
-      : `图块嵌入：对每个图块的 ${p} × ${p} × 3 = ${3 * p * p} 个像素值做一次线性映射，和 CLIP 一样。`),
+      : family === 'nanovlm'
+        ? `图块嵌入：SigLIP 的 ${p} × ${p}、步长 ${p} 的卷积，也就是对每个图块的 ${p} × ${p} × 3 = ${3 * p * p} 个像素值做一次线性映射。没有 CLS token：每个位置都是一个图块，注意力也从图块发出。`
+        : `图块嵌入：对每个图块的 ${p} × ${p} × 3 = ${3 * p * p} 个像素值做一次线性映射，和 CLIP 一样。`),
     projection_title: '投影层（可训练）',
     projection_kind: (kind, g) => ({
       linear: '对每个图块特征做一次线性映射：即课程中的 nn.Linear(768, 512)，这里用本模型的宽度。',
@@ -136,6 +158,9 @@ const STRINGS = {
       mlp2x_gelu_3x3: `每个图像 token 由它的图块特征和周围 8 个图块（${g.side} × ${g.side} 网格上的 3 × 3 窗口，超出边缘处补零）一起算出，再经过 GELU 和 Linear：这样 token 也带着穿过该图块的轮廓在周围如何延伸，而 LLM 的注意力（对图块的加权平均）会把这些模糊掉。仍然是一个图块一个 token。`,
       pixel_shuffle: `像素重排（nanoVLM 的做法）：每个图像 token 把 ${g.factor} × ${g.factor} 个相邻图块的特征并排拼在一起，再做一次线性映射：${g.patches} 个图块变成 ${g.imageTokens} 个图像 token，LLM 要读的少了 ${g.factor * g.factor} 倍。`,
     })[kind] ?? kind,
+    projection_blocks_caption: (g) => `${g.side} × ${g.side} 个图块分成 ${g.tokenSide} × ${g.tokenSide} 个 ${g.factor} × ${g.factor} 的块：每个块变成一个图像 token。把鼠标移到块上（或第 4 部分的图像 token 上）可看到它的图块。`,
+    projection_block_info: (token, patches, [row, col]) => `图像 token ${token}：图块 ${patches.join('、')}（从第 ${row} 行、第 ${col} 列开始的块），它们的特征并排拼接，编号对应下方权重的列组。`,
+    projector_column: (i, dr, dc) => `${i}：图块 (+${dr}, +${dc})`,
     sequence_title: 'LLM 实际收到的输入',
     generation_title: '生成', ask: '提问',
     status_loading: '正在加载模型…', status_ready: '就绪', status_busy: '计算中…',
@@ -151,6 +176,8 @@ const STRINGS = {
     attention_of: (piece, layer, head) => `“${piece}”对图像的注意力（${layer < 0 ? '各层平均' : `第 ${layer + 1} 层`}，${head < 0 ? '各头平均' : `第 ${head + 1} 个头`}）`,
     task_caption: '描述图片', task_colour: '什么颜色？', task_where: '在哪里？', task_count: '有几个？',
     task_exists: '有没有？', task_free: '自己提问',
+    task_caption_qa: '描述（模型自己的问题，英文）', qa_caption_prompt: 'What is this?',
+    qa_placeholder: '用英文提问',
     caption_prompt: '描述这张图片', colour_prompt: '圆形是什么颜色？', where_prompt: '圆形在哪里？',
     count_prompt: '有几个图形？', exists_prompt: '有星形吗？', free_prompt: '',
     seed_caption_prompt: '描述这张图片',
@@ -162,6 +189,7 @@ const STRINGS = {
     train_unfreeze_vision: '视觉编码器（解冻）', train_unfreeze_llm: 'LLM（解冻）',
     train_start: '训练', train_pause: '暂停', train_reset: '重置', train_download: '下载投影层', train_load: '载入投影层…',
     train_state_idle: () => '按“训练”：新的投影层从随机权重开始。',
+    train_state_unsupported: (name) => `这一部分只为自带模型这一族训练投影层（用 ShapesWorld 的场景、描述和分词器），所以对另一族的模型“${name}”保持关闭。`,
     train_state_loading: () => '正在启动训练线程和新的投影层…',
     train_state_ready: () => '新的投影层已就绪。',
     train_state_running: () => '正在后台线程中训练：页面仍可正常使用。',

@@ -4,11 +4,12 @@
 // language. Every number drawn comes from a tensor the wasm model computed for the current
 // image, on the grid of the loaded model's config.json (geometry.js).
 
-import { ModelClient } from './model-client.js';
+import { ModelClient, localModel } from './model-client.js';
 import { sniff } from './image-header.js';
 import { t, setLang, getLang, onLangChange } from './i18n.js';
 import { geometry } from './geometry.js';
 import { mark, milestone } from './marks.js';
+import { dropEntries, filesOfEntries, isModelFile } from './dropped-files.js';
 import { $ } from './views/dom.js';
 import { InputPanel } from './views/input.js';
 import { VisionPanel } from './views/vision.js';
@@ -21,9 +22,14 @@ const state = {
   // The loaded model as the worker describes it (`{ config, counts, label, threads }`), and its
   // grid (geometry.js).
   model: null, grid: null,
-  lastImage: null, busy: false, loading: false,
-  // The model as last loaded: a preset's name, or the person's own files (loaded again after a crash).
+  // `loading`: loads under way (a crash's reload can start while the load that crashed ends).
+  lastImage: null, busy: false, loading: 0,
+  // The model as last loaded: a preset's name, the served folder, or the person's own files
+  // (loaded again after a crash).
   modelRequest: null,
+  // The model folder scripts/serve.py serves with `--model` (`{ name, files }`), and the name of
+  // its model once loaded; null when there is none.
+  local: null, localName: null,
   // The projector the explainer runs instead of the model's own, from the training panel:
   // `{ bytes, source: { step, kind, loaded } }` (kept to load it again after a crash), or null.
   projector: null,
@@ -40,7 +46,7 @@ const state = {
 // the page keeps what it shows, and the next image runs as usual.
 const client = new ModelClient((message, restarted) => {
   showError(message);
-  if (restarted) loadModel(state.modelRequest, { rerun: false });
+  if (restarted && state.modelRequest) loadModel(state.modelRequest, { rerun: false });
 });
 
 /// The status line: loading wins over working, working over ready.
@@ -67,7 +73,10 @@ $('error').addEventListener('click', clearError);
 
 const input = new InputPanel({ onHover: hoverPatch });
 const vision = new VisionPanel(client, { onError: showError });
-const projection = new ProjectionPanel({ onUseOwn: () => useProjector(null) });
+const projection = new ProjectionPanel({
+  onUseOwn: () => useProjector(null),
+  onHoverToken: (token) => hoverToken(token),
+});
 const sequence = new SequencePanel({ onHover: hoverToken, onError: showError });
 const generation = new GenerationPanel({
   onAsk: () => { if (state.lastImage) runImage(state.lastImage); },
@@ -102,14 +111,16 @@ function hoverToken(pos) {
   const isImage = pos >= 0 && pos < g.imageTokens;
   const patch = isImage ? g.firstPatchOf(pos) : -1;
   input.highlight(patch, g.factor);
+  projection.highlightToken(isImage ? pos : -1);
   sequence.highlight(pos);
   if (isImage) showPatch(patch);
   else if (pos >= g.imageTokens && sequence.sequence) input.showTextToken(pos - g.imageTokens, sequence.piece(pos - g.imageTokens));
 }
 
 function showModelLabel(label) {
-  const text = label.own ? t('own_model', label.name, label.files.join(', '))
-    : label.trained ? t('trained', label.name) : t('untrained', label.preset, label.seed);
+  const text = label.local ? t('local_model', label.name, label.folder, label.files.join(', '))
+    : label.own ? t('own_model', label.name, label.files.join(', '))
+      : label.trained ? t('trained', label.name) : t('untrained', label.preset, label.seed);
   $('model-label').textContent = `${text} ${t('threads', state.model?.threads ?? 1)}`;
 }
 
@@ -130,7 +141,7 @@ function showModel() {
 function projectorName(source) {
   if (!source) {
     const label = state.model?.label;
-    if (label?.own) return t('projector_own_files');
+    if (label?.own || label?.local) return t('projector_own_files');
     return label?.trained ? t('projector_shipped') : t('projector_random');
   }
   if (source.loaded) return source.step ? t('projector_loaded_trained', source.loaded, source.step) : t('projector_loaded', source.loaded);
@@ -188,10 +199,11 @@ async function useProjector(choice) {
 
 // --- model -------------------------------------------------------------------------------
 
-/// Loads `request` (`{ preset }`, or `{ preset: 'files', files }`) into the worker. On failure
-/// the worker keeps the model it had, and so does the page.
+/// Loads `request` (`{ preset }`: a preset, `default` the shipped model, `local` the served folder;
+/// or `{ preset: 'files', files }`) into the worker. On failure the worker keeps the model it had,
+/// and so does the page.
 async function loadModel(request = { preset: $('preset-switch').value }, { rerun = true } = {}) {
-  state.loading = true;
+  state.loading += 1;
   settleStatus();
   // The same request again is the page reloading its model after a crash: the projector from
   // the training panel goes back in. Another model starts with its own projector.
@@ -199,7 +211,7 @@ async function loadModel(request = { preset: $('preset-switch').value }, { rerun
   try {
     milestone('vlm:load-requested');
     const info = await client.request({ type: 'load', seed: 0, ...request }, (msg) => {
-      if (msg.type === 'progress') $('status').textContent = t(`loading_${msg.text}`);
+      if (msg.type === 'progress') $('status').textContent = t(`loading_${msg.text}`, ...(msg.args ?? []));
     });
     milestone('vlm:loaded');
     state.model = info;
@@ -213,7 +225,8 @@ async function loadModel(request = { preset: $('preset-switch').value }, { rerun
         showError(t('explainer_failed', e.message));
       }
     }
-    trainPanel.setModel(request, info.label);
+    trainPanel.setModel(request, info.label, info.config);
+    if (info.label.local) { state.localName = info.label.name; showLocalOption(); }
     showModel();
     generation.setModel(info.config);
     showModelLabel(info.label);
@@ -223,7 +236,7 @@ async function loadModel(request = { preset: $('preset-switch').value }, { rerun
     showError(e.message);
     return false;
   } finally {
-    state.loading = false;
+    state.loading -= 1;
     settleStatus();
   }
   if (rerun && state.lastImage) runImage(state.lastImage);
@@ -234,6 +247,13 @@ function selectModelOption(value) {
   const select = $('preset-switch');
   select.querySelector('option[value="files"]').hidden = value !== 'files';
   select.value = value;
+}
+
+/// The served folder's place in the model select: its model's name once loaded, its folder's before.
+function showLocalOption() {
+  const option = $('preset-switch').querySelector('option[value="local"]');
+  option.hidden = !state.local;
+  if (state.local) option.textContent = t('model_local', state.localName ?? state.local.name);
 }
 
 // --- a run -------------------------------------------------------------------------------
@@ -283,7 +303,7 @@ function afterPaint(fn) {
 const STAGES = {
   input: (msg, run) => { run.inputShape = msg.tensorShape; input.showInput(msg); },
   encode: (msg, run) => { run.featuresShape = msg.features.shape; vision.showEncode(msg, input.image, run.inputShape); },
-  project: (msg, run) => projection.showProject(msg, run.featuresShape),
+  project: (msg, run) => projection.showProject(msg, run.featuresShape, input.image),
   prefill: (msg) => sequence.showPrefill(msg, input.image),
 };
 
@@ -347,8 +367,11 @@ document.addEventListener('dragleave', () => document.body.classList.remove('dra
 document.addEventListener('drop', (e) => {
   e.preventDefault();
   document.body.classList.remove('dragging');
+  // A dropped folder (a downloaded model's) comes as an entry to read, not as a file.
+  const entries = dropEntries(e.dataTransfer);
   const files = [...(e.dataTransfer?.files ?? [])];
-  if (files.some((f) => /\.(safetensors|json)$/i.test(f.name))) openModel(files);
+  if (entries.some((entry) => entry.isDirectory)) filesOfEntries(entries).then(openDropped(entries), (err) => showError(err.message));
+  else if (files.some(isModelFile)) openModel(files);
   else acceptFile(files[0]);
 });
 document.addEventListener('paste', (e) => {
@@ -378,11 +401,21 @@ $('preset-switch').addEventListener('change', async () => {
   if (!(await loadModel({ preset: select.value }))) selectModelOption(previous?.preset ?? 'default');
 });
 
-// The person's own model: config.json, model.safetensors and tokenizer.json, chosen together.
+// The person's own model: config.json, model.safetensors and tokenizer.json, chosen together
+// (or dropped, or the folder that holds them dropped).
 async function openModel(files) {
   if (!files.length) return;
+  if (state.loading) { showError(t('busy_loading')); return; }
   clearError();
   if (await loadModel({ preset: 'files', files })) selectModelOption('files');
+}
+/// What to do with the files read from dropped `entries` (a folder among them): open them as a
+/// model, or, when there is none to read, say so.
+function openDropped(entries) {
+  return (files) => {
+    if (files.length) openModel(files);
+    else showError(t('folder_empty', entries.map((entry) => entry.name).join(', ')));
+  };
 }
 $('model-input').addEventListener('change', (e) => {
   const files = [...e.target.files];
@@ -400,6 +433,7 @@ onLangChange(() => {
   input.truth();
   vision.updateAttention();
   if (state.model) { showModelLabel(state.model.label); renderProjectorSource(); }
+  showLocalOption();
   generation.showSource();
   trainPanel.render();
   setStatus($('status').dataset.state);
@@ -407,4 +441,19 @@ onLangChange(() => {
 
 $('lang-switch').value = getLang();
 setLang(getLang());
-loadModel();
+start();
+
+/// The first model: the folder scripts/serve.py serves with `--model`, if it serves one, else
+/// the shipped model (one choice away in the model select either way).
+async function start() {
+  state.local = await localModel;
+  if (state.local) {
+    showLocalOption();
+    selectModelOption('local');
+  }
+  // A served folder that cannot be read leaves its reason on show, and the shipped model in use.
+  if (!(await loadModel()) && !state.modelRequest) {
+    selectModelOption('default');
+    loadModel({ preset: 'default' });
+  }
+}

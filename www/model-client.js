@@ -2,7 +2,7 @@
 // stage events with that id go to the request's handler. If the wasm module traps, or the worker
 // dies, the worker is replaced and `onCrash` is told, so the page can load its model again.
 
-import { fetchShipped } from './model-files.js';
+import { fetchShipped, fetchLocalManifest } from './model-files.js';
 
 // Started as the page opens, before the rest of the page's scripts (index.html runs this module
 // as soon as it arrives, and preloads the wasm and the model): the first worker, the wasm
@@ -22,6 +22,9 @@ const compile = (threaded) => WebAssembly.compileStreaming(
   .then((module) => ({ module, threaded }));
 const wasmModule = (canThread ? compile(true).catch(() => compile(false)) : compile(false))
   .then((built) => { performance.mark('vlm:wasm-compiled'); return built; }, () => ({ module: null, threaded: false }));
+// The model folder scripts/serve.py serves with `--model DIR` (`{ name, files }`), or null: the
+// page opens with it where there is one. Asked for at once, beside the shipped model.
+export const localModel = fetchLocalManifest();
 let shippedModel = fetchShipped().then((model) => { performance.mark('vlm:model-fetched'); return model; }, () => null);
 let firstWorker = newWorker();
 

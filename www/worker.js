@@ -6,7 +6,7 @@
 
 import { pcaColours, nextTurn } from './pca.js';
 import { checkImage, formatName, MAX_PIXELS, WASM_FORMATS } from './image-header.js';
-import { buildModel } from './model-files.js';
+import { buildModel, streamModel } from './model-files.js';
 import { poolSize, startPool as startThreadPool } from './thread-pool.js';
 import { mark, milestone } from './marks.js';
 
@@ -23,6 +23,8 @@ let wasm = null;
 let glue = null;
 // The last image's patch features `{ shape, data }`, for the PCA colours the page asks for.
 let lastFeatures = null;
+// Whether the page has the projector's weight in use (sent with the first run after a change).
+let weightPosted = false;
 // The page compiles the wasm module and downloads the shipped model while this worker's own
 // scripts load (model-client.js): a `boot` message brings the module as soon as it is compiled
 // (null: this worker fetches and compiles it itself) and says whether a `shipped` message will
@@ -67,8 +69,12 @@ function describeModel() {
   return { config, counts: model.parameterCounts() };
 }
 
+// The weights file being read into a model (`{ name, size }`), while it is.
+let reading = null;
+
 async function load(id, request) {
-  const progress = (text) => post({ type: 'progress', id, text });
+  reading = null;
+  const progress = (text, args = []) => post({ type: 'progress', id, text, args });
   progress('wasm');
   await ready;
   await pool;
@@ -76,6 +82,8 @@ async function load(id, request) {
   const { model: next, label } = await buildModel(request, {
     fromFiles: (weights, config, tokenizer) => new glue.VlmExplainer(weights, config, tokenizer),
     fromPreset: (preset, seed) => glue.VlmExplainer.fromPreset(preset, seed),
+    // A person's or a served folder's weights: a tensor at a time, never the whole file at once.
+    stream: (config, tokenizer, source, heard) => { reading = source; return streamModel(glue, config, tokenizer, source, heard); },
   }, {
     // The page's copy, for the first load of the shipped model only.
     shipped: () => { const fromPage = shipped; shipped = Promise.resolve(null); return fromPage; },
@@ -86,10 +94,13 @@ async function load(id, request) {
   if (model) model.free();
   model = next;
   lastFeatures = null;
+  weightPosted = false;
   warm = false;
+  const described = describeModel();
   return {
-    ...describeModel(),
-    label,
+    ...described,
+    // A family's own config.json (nanoVLM's) has no name: the model's config gives it one.
+    label: { ...label, name: label.name ?? described.config.name },
     // What the runs will use: the pool's size once it is up.
     threads: threadCount(),
     ms: performance.now() - started,
@@ -188,7 +199,10 @@ async function run(id, { image, task, text, options }) {
 
   const [tokens, projectMs] = time(() => model.project());
   mark('vlm:projected');
-  post({ type: 'stage', id, stage: 'project', tokens, weight: model.projectorWeight(), ms: projectMs });
+  // The projector's weight, the same for every image, goes with a model's or projector's first run.
+  const weight = weightPosted ? null : model.projectorWeight();
+  weightPosted = true;
+  post({ type: 'stage', id, stage: 'project', tokens, weight, ms: projectMs });
   mark('vlm:project-posted');
 
   const [sequence, prefillMs] = time(() =>
@@ -242,6 +256,7 @@ async function handle(data) {
       if (!model) throw new Error('the model is not loaded yet');
       if (data.bytes) model.useProjector(data.bytes);
       else model.useOwnProjector();
+      weightPosted = false;
       post({ type: 'projector', id, ...describeModel() });
     } else if (type === 'pca') {
       // Asked for when the features arrive; queued behind the run, so computed after its answer.
@@ -259,7 +274,13 @@ async function handle(data) {
     // A trap (a Rust panic, memory out of bounds) may leave the module's memory half-updated:
     // the page replaces this worker instead of calling into it again.
     const fatal = e instanceof WebAssembly.RuntimeError;
-    post({ type: 'error', id, message: fatal ? `the model stopped with an internal error (${describe(e)})` : describe(e), fatal });
+    let message = fatal ? `the model stopped with an internal error (${describe(e)})` : describe(e);
+    // Building a large model is where the module's memory runs out (it cannot grow past what the
+    // browser gives the tab): say which file it was.
+    if (fatal && type === 'load' && reading) {
+      message = `${reading.name} (${Math.round(reading.size / 1e6)} MB): building the model from it stopped the WebAssembly module (${describe(e)}), most likely for want of memory: close other tabs, or choose a smaller model`;
+    }
+    post({ type: 'error', id, message, fatal });
   }
 }
 

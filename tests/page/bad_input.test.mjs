@@ -208,7 +208,7 @@ test('a person\'s own model files load; wrong ones are refused by file and tenso
   const config = MODEL.config.toString();
   const bad = {
     'a truncated safetensors': [{ 'model.safetensors': weights.subarray(0, weights.length / 2) },
-      /model\.safetensors is cut short: its header lists \d+ bytes of tensor data and the file holds \d+ \(the download or copy did not finish\)/],
+      /model\.safetensors is cut short: its header lists .*\d+ and the file holds \d+ \(the download or copy did not finish\)/],
     'a wrong dtype': [{ 'model.safetensors': withDtype(weights, 'llm.wte.weight', 'I16') },
       /model\.safetensors: tensor `llm\.wte\.weight` is stored as I16; weights must be F32, F16 or BF16/],
     'a missing tensor': [{ 'model.safetensors': withoutTensor(weights, 'projector.fc1.weight') },
@@ -238,6 +238,53 @@ test('a person\'s own model files load; wrong ones are refused by file and tenso
   assert.deepEqual(consoleErrors, []);
 });
 
+// A nanoVLM's folder as nanoVLM saves it (config.json and model.safetensors) with the tokenizer
+// it reads, the small committed fixture: what fits and what does not.
+const nanoFile = (name) => readFileSync(path.join(ROOT, 'tests/fixtures/nanovlm/small', name));
+const NANO = { 'config.json': nanoFile('config.json'), 'model.safetensors': nanoFile('model.safetensors'), 'tokenizer.json': nanoFile('tokenizer.json') };
+
+test('a nanoVLM\'s files: a config that does not match the header, no tokenizer, an unknown family, too little memory are refused by file, and the model before stays', async () => {
+  const { page, consoleErrors } = await openPage(browser, server.url);
+  await openModel(page, NANO);
+  assert.equal(await errorShown(page), false, await errorText(page));
+  assert.match(await page.locator('#model-label').textContent(), /^Your model “nanoVLM-0\.2M”/);
+  const config = NANO['config.json'].toString();
+  const bad = {
+    // Checked against the safetensors header before any weight is read.
+    'a width config.json disagrees with': [{ 'config.json': Buffer.from(config.replace('"vit_inter_dim": 64', '"vit_inter_dim": 48')) },
+      /^Could not use that: model\.safetensors: tensor `vision_encoder\.blocks\.0\.mlp\.fc1\.weight` has shape \[64, 32\], but config\.json's sizes make it \[48, 32\]: the two files come from different models$/],
+    'more blocks than the file holds': [{ 'config.json': Buffer.from(config.replace('"lm_n_blocks": 2', '"lm_n_blocks": 3')) },
+      /^Could not use that: model\.safetensors has no tensor `decoder\.blocks\.2\.norm1\.weight` \(the model's `llm\.blocks\.2\.ln_1\.weight`\), which the model of config\.json needs: the two files come from different models$/],
+    'no tokenizer.json': [{ 'tokenizer.json': undefined },
+      /^Could not use that: tokenizer\.json is missing: config\.json is a nanoVLM config, whose folder comes without one, and reads the tokenizer of HuggingFaceTB\/cosmo2-tokenizer \(its `lm_tokenizer`\): put that tokenizer\.json with config\.json and the weights, and choose the three together$/],
+    'a family the page does not read': [{ 'config.json': Buffer.from(JSON.stringify({ model_type: 'llava', vision_config: {}, text_config: {} })) },
+      /^Could not use that: config\.json is a transformers `llava` config; the page reads its own models' config\.json and nanoVLM's \(its VLMConfig, with `vit_hidden_dim`\)$/],
+    'a tokenizer too big for the model': [{ 'tokenizer.json': MODEL.tokenizer, 'config.json': Buffer.from(config.replace('"lm_vocab_size": 1024', '"lm_vocab_size": 100')) },
+      /^Could not use that: tokenizer\.json has token ids up to \d+ .* but config\.json `llm\.vocab_size` is 100: they come from different models$/],
+  };
+  for (const [what, [changes, message]] of Object.entries(bad)) {
+    const files = { ...NANO, ...changes };
+    for (const k of Object.keys(files)) if (files[k] === undefined) delete files[k];
+    await openModel(page, files);
+    assert.match(await errorText(page), message, what);
+    if (what === 'no tokenizer.json') await page.screenshot({ path: path.join(OUT, 'bad-input-nanovlm-no-tokenizer.png') });
+    assert.match(await page.locator('#model-label').textContent(), /^Your model “nanoVLM-0\.2M”/, what);
+  }
+  // A model too large for the tab's memory stops the wasm module while it is built (a trap, as
+  // when memory cannot grow): the page names the file, replaces the worker and loads the model it
+  // had again. The test makes the loader trap as running out of memory would.
+  await trapOnNext(page.workers()[0], 'ModelLoader', 'add');
+  await openModel(page, NANO);
+  assert.match(await errorText(page), /^Could not use that: model\.safetensors \(1 MB\): building the model from it stopped the WebAssembly module \(memory access out of bounds\), most likely for want of memory: close other tabs, or choose a smaller model\. The model was restarted; try again$/);
+  await page.waitForFunction(() => document.querySelector('#model-label').textContent.startsWith('Your model “nanoVLM-0.2M”')
+    && document.querySelector('[data-testid="status"]').dataset.state === 'ready', null, { timeout: 60_000 });
+  // The nanoVLM loaded first still runs: 49 image tokens.
+  await dropAndWait(page, 'scene.png', GOOD_PNG, 'image/png');
+  assert.equal(await errorShown(page), false, await errorText(page));
+  assert.match(await page.locator('#sequence-shape').textContent(), /^\[49 image tokens/);
+  assert.deepEqual(consoleErrors, []);
+});
+
 function bigTokenizer() {
   const json = JSON.parse(MODEL.tokenizer.toString());
   for (let i = 0; i < 40; i++) json.model.vocab[`extra${i}`] = 263 + i;
@@ -246,21 +293,26 @@ function bigTokenizer() {
 
 // --- faults ------------------------------------------------------------------------------------
 
+/// Makes the model's worker trap at its next call of `className.prototype[method]`: the call goes
+/// into the wasm with a pointer far outside its memory.
+async function trapOnNext(worker, className, method) {
+  await worker.evaluate(async ([className, method]) => {
+    // The build the worker runs: the threaded one where the page is cross-origin isolated.
+    const build = self.crossOriginIsolated ? '/pkg-threads/vlm_explainer.js' : '/pkg/vlm_explainer.js';
+    const glue = await import(new URL(build, self.location).href);
+    const wasm = await glue.default();
+    glue[className].prototype[method] = () => wasm.vlmexplainer_encode(0x7ffffff0);
+  }, [className, method]);
+}
+
 test('if the wasm module traps, the worker is replaced, the same model reloaded, and the next image works', async () => {
   const { page, consoleErrors } = await openPage(browser, server.url);
   await openModel(page, good());
   await dropAndWait(page, 'scene.png', GOOD_PNG, 'image/png');
 
-  // A real trap inside the module: the test makes the next encode call into the wasm with a
-  // pointer far outside its memory, as a memory-safety bug would.
+  // A real trap inside the module, as a memory-safety bug would cause.
   const [worker] = page.workers();
-  await worker.evaluate(async () => {
-    // The build the worker runs: the threaded one where the page is cross-origin isolated.
-    const build = self.crossOriginIsolated ? '/pkg-threads/vlm_explainer.js' : '/pkg/vlm_explainer.js';
-    const glue = await import(new URL(build, self.location).href);
-    const wasm = await glue.default();
-    glue.VlmExplainer.prototype.encode = () => wasm.vlmexplainer_encode(0x7ffffff0);
-  });
+  await trapOnNext(worker, 'VlmExplainer', 'encode');
   const closed = new Promise((resolve) => worker.once('close', resolve));
   await dropAndWait(page, 'scene.png', GOOD_PNG, 'image/png');
   assert.match(await errorText(page), /the model stopped with an internal error \(memory access out of bounds\)\. The model was restarted; try again$/);

@@ -11,10 +11,11 @@ export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '
 export const OUT = path.join(ROOT, 'tests/page/out');
 mkdirSync(OUT, { recursive: true });
 
-/// Serves `root` (this repository unless given) on a free port: { url, close }.
-/// Serves `root` with scripts/serve.py; `isolated: false` leaves out COOP/COEP (one thread).
-export async function serve(root = ROOT, { isolated = true } = {}) {
-  const flags = isolated ? [] : ['--no-isolation'];
+/// Serves `root` (this repository unless given) with scripts/serve.py on a free port: { url, close }.
+/// `isolated: false` leaves out COOP/COEP (one thread); `model: DIR` serves that model folder at
+/// /local-model/ (`--model DIR`), and the page opens with it.
+export async function serve(root = ROOT, { isolated = true, model = null } = {}) {
+  const flags = [...(isolated ? [] : ['--no-isolation']), ...(model ? ['--model', model] : [])];
   const proc = spawn('python3', [path.join(ROOT, 'scripts/serve.py'), '--port', '0', '--root', root, ...flags], {
     env: { ...process.env, VLM_SERVE_QUIET: '1' },
     stdio: ['ignore', 'pipe', 'inherit'],
@@ -64,14 +65,18 @@ export async function openPage(browser, url, viewport = { width: 1280, height: 8
 
 /// Drops a file on the page the way a browser does: a `drop` event carrying a DataTransfer.
 export async function dropFile(page, name, mime, bytes) {
-  await page.evaluate(({ name, mime, data }) => {
-    const file = new File([new Uint8Array(data)], name, { type: mime });
+  // The bytes as base64: an array of numbers costs the page a long task to read for a photo.
+  await page.evaluate(({ name, mime, base64 }) => {
+    const text = atob(base64);
+    const data = new Uint8Array(text.length);
+    for (let i = 0; i < text.length; i++) data[i] = text.charCodeAt(i);
+    const file = new File([data], name, { type: mime });
     const dt = new DataTransfer();
     dt.items.add(file);
     const target = document.querySelector('[data-testid="drop-zone"]');
     target.dispatchEvent(new DragEvent('dragover', { dataTransfer: dt, bubbles: true, cancelable: true }));
     target.dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
-  }, { name, mime, data: [...bytes] });
+  }, { name, mime, base64: Buffer.from(bytes).toString('base64') });
 }
 
 /// Waits until a run has finished: status back to ready with the generation's speed (printed

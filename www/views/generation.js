@@ -6,7 +6,13 @@
 import { t } from '../i18n.js';
 import { $, range, fillSelect } from './dom.js';
 
-const TASKS = ['caption', 'colour', 'where', 'count', 'exists', 'free'];
+// The tasks a model's prompt format makes sense of: the shipped family's (trained on ShapesWorld's
+// captions and questions), and a model that reads `Question: {q} Answer:` (nanoVLM's): its own
+// default question, or the person's.
+const TASKS = {
+  explainer: ['caption', 'colour', 'where', 'count', 'exists', 'free'],
+  question_answer: ['caption', 'free'],
+};
 
 export class GenerationPanel {
   /// `onAsk()`: the person asks (the form is sent); `onAttention(weights)`: draw a generated
@@ -40,15 +46,18 @@ export class GenerationPanel {
   /// The texts and selects in the page's language (the prompt becomes the task's default in it).
   relabel() {
     const select = $('task-select');
-    const previous = select.value || 'caption';
-    select.replaceChildren(...TASKS.map((task) => {
+    const tasks = TASKS[this.format()] ?? TASKS.explainer;
+    const previous = tasks.includes(select.value) ? select.value : 'caption';
+    const qa = this.format() === 'question_answer';
+    select.replaceChildren(...tasks.map((task) => {
       const o = document.createElement('option');
       o.value = task;
-      o.textContent = t(`task_${task}`);
+      o.textContent = t(qa && task === 'caption' ? 'task_caption_qa' : `task_${task}`);
       return o;
     }));
     select.value = previous;
     $('prompt-text').value = this.defaultPrompt(previous);
+    $('prompt-text').placeholder = qa ? t('qa_placeholder') : '';
     if (!this.config) return;
     const { llm } = this.config;
     fillSelect($('token-layer'), [[-1, t('all_layers')], ...range(llm.layers).map((l) => [l, `${l + 1} / ${llm.layers}`])]);
@@ -58,9 +67,13 @@ export class GenerationPanel {
   /// The default prompt of a task. With the lesson-sized model, the English caption prompt is
   /// 20 tokens long, so the LLM input is (1, 216, 512) exactly as the lesson prints it.
   defaultPrompt(task) {
+    if (task === 'caption' && this.format() === 'question_answer') return t('qa_caption_prompt');
     if (task === 'caption' && this.config?.name === 'seed') return t('seed_caption_prompt');
     return t(`${task}_prompt`);
   }
+
+  /// How the model's prompt is written around the question (config.json's `prompt`).
+  format() { return this.config?.prompt ?? 'explainer'; }
 
   /// The prompt to run: `{ task, text }`.
   prompt() {
@@ -93,6 +106,8 @@ export class GenerationPanel {
     chip.type = 'button';
     chip.className = 'tok tok-gen';
     chip.textContent = token.piece.replace(/ /g, '␣');
+    // Its attention over the image tokens: (layers, heads, image tokens).
+    chip.dataset.attentionShape = token.image_attention.shape.join('x');
     chip.addEventListener('click', () => this.select(this.tokens.indexOf(token)));
     $('generated-tokens').append(chip);
   }

@@ -1,13 +1,17 @@
-// The image the model sees, drawn at 2x with its patch grid over it, a highlighted patch (or
-// block of patches), and optionally an attention heat map: over the patches (the vision
-// encoder's) or over the image tokens (a generated token's), each drawn on its own grid.
+// The image the model sees, drawn at 2x with its patch grid over it (and, where one image token
+// is a block of patches, the blocks' outlines), a highlighted patch (or block of patches, its
+// patches numbered in the order the projector reads them where asked), and optionally an
+// attention heat map: over the patches (the vision encoder's) or over the image tokens (a
+// generated token's), each drawn on its own grid.
 
 const SCALE = 2;
 
 export class GridCanvas {
-  /// `onHover(patch)`: the patch under the pointer, or -1 when it leaves.
-  constructor(canvas, { onHover }) {
+  /// `onHover(patch)`: the patch under the pointer, or -1 when it leaves; `numbered`: number the
+  /// patches of a highlighted block 1, 2, ... row by row.
+  constructor(canvas, { onHover, numbered = false }) {
     this.canvas = canvas;
+    this.numbered = numbered;
     this.ctx = canvas.getContext('2d');
     this.grid = null;
     this.image = null;
@@ -87,12 +91,43 @@ export class GridCanvas {
       ctx.moveTo(0, k * cell + 0.5); ctx.lineTo(size, k * cell + 0.5);
     }
     ctx.stroke();
+    if (grid.factor > 1) {
+      // Each image token's block of patches.
+      const block = cell * grid.factor;
+      ctx.strokeStyle = 'rgba(255, 255, 255, 0.9)';
+      ctx.lineWidth = 2;
+      ctx.beginPath();
+      for (let k = 0; k <= grid.tokenSide; k++) {
+        ctx.moveTo(k * block, 0); ctx.lineTo(k * block, size);
+        ctx.moveTo(0, k * block); ctx.lineTo(size, k * block);
+      }
+      ctx.stroke();
+    }
     if (this.highlight >= 0) {
       const [row, col] = grid.rowCol(this.highlight);
       const extent = cell * this.span;
       ctx.strokeStyle = '#ffcc00';
       ctx.lineWidth = 3;
       ctx.strokeRect(col * cell + 1.5, row * cell + 1.5, extent - 3, extent - 3);
+      if (this.numbered && this.span > 1) this.numberBlock(row, col, cell);
+    }
+  }
+
+  /// Numbers the patches of the highlighted block, row by row from its top left.
+  numberBlock(row, col, cell) {
+    const { ctx } = this;
+    ctx.font = `bold ${Math.round(cell * 0.55)}px sans-serif`;
+    ctx.textAlign = 'center';
+    ctx.textBaseline = 'middle';
+    for (let dr = 0; dr < this.span; dr++) {
+      for (let dc = 0; dc < this.span; dc++) {
+        const x = (col + dc + 0.5) * cell;
+        const y = (row + dr + 0.5) * cell;
+        ctx.fillStyle = 'rgba(0, 0, 0, 0.6)';
+        ctx.fillRect(x - cell * 0.4, y - cell * 0.4, cell * 0.8, cell * 0.8);
+        ctx.fillStyle = '#ffcc00';
+        ctx.fillText(String(dr * this.span + dc + 1), x, y + 1);
+      }
     }
   }
 }

@@ -48,16 +48,20 @@ export class InputPanel {
   /// Says which text token the pointer is over.
   showTextToken(index, piece) { $('patch-info').textContent = t('token_info', index, piece); }
 
-  /// Under the image: what a ShapesWorld scene shows (`scene`), or, for any other image given
-  /// to a model trained on ShapesWorld (`ownImage`, `config`), that its answer can only be in
-  /// ShapesWorld's words. `change` holds what changed of these.
+  /// Under the image, for the shipped family's models (ShapesWorld's): what a ShapesWorld scene
+  /// shows (`scene`), or, for any other image given to a model trained on ShapesWorld
+  /// (`ownImage`, `config`), that its answer can only be in ShapesWorld's words. Another family's
+  /// model (nanoVLM's) gets how it reads the image instead, where that differs. `change` holds
+  /// what changed of these.
   truth(change = {}) {
     this.about = { ...this.about, ...change };
     const { scene, ownImage, config } = this.about;
+    const shapesFamily = (config?.family ?? 'explainer') === 'explainer';
     const trainedOnShapes = /^shapesworld/.test(config?.name ?? '');
     let text = '';
-    if (scene) text = t('truth', scene[`caption_${getLang()}`]);
+    if (scene && shapesFamily) text = t('truth', scene[`caption_${getLang()}`]);
     else if (ownImage && trainedOnShapes) text = t('not_a_scene');
     $('scene-truth').textContent = text;
+    $('input-preprocess').textContent = config?.preprocess?.resize === 'squash' ? t('preprocess_squash', this.grid?.imageSize ?? config.vision.image_size) : '';
   }
 }

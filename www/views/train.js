@@ -38,6 +38,8 @@ export class TrainPanel {
     // What the page says about the explainer's projector (`showExplainer`).
     this.explainer = null;
     this.model = null;
+    // The page's model's family (config.json's `family`): the panel trains the shipped family's.
+    this.family = 'explainer';
     this.worker = null;
     this.shipped = undefined;
     // Per freezing choice: the last setting's measured step time and memory.
@@ -63,19 +65,25 @@ export class TrainPanel {
     this.setState('idle');
   }
 
-  /// The page loaded another model: training starts over on it, when asked.
-  setModel(request, label) {
+  /// The page loaded another model (`config`: its config.json): training starts over on it, when
+  /// asked. The panel trains projectors for the shipped family's models (ShapesWorld's scenes and
+  /// captions, its tokenizer's special tokens); for another family it says so and stays off.
+  setModel(request, label, config) {
     // The same request again is the page reloading its model after a crash: training goes on.
     if (request === this.model) return;
     this.model = request;
     this.label = label;
+    this.family = config?.family ?? 'explainer';
     this.stop();
     this.loadedName = null;
     this.shipped = undefined;
     this.costs.clear();
     this.clear();
-    this.setState('idle');
+    this.setState(this.supported() ? 'idle' : 'unsupported', label?.name ?? '');
   }
+
+  /// Whether the panel can train a projector for the page's model.
+  supported() { return this.family === 'explainer'; }
 
   clear() {
     this.losses = [];
@@ -101,8 +109,11 @@ export class TrainPanel {
     el.dataset.state = state;
     el.textContent = t(`train_state_${state}`, detail);
     $('train-toggle').textContent = t(this.running ? 'train_pause' : 'train_start');
-    $('train-toggle').disabled = state === 'loading';
-    $('train-download').disabled = !this.info;
+    const off = !this.supported();
+    $('panel-train').dataset.supported = String(!off);
+    $('train-toggle').disabled = state === 'loading' || off;
+    $('train-download').disabled = !this.info || off;
+    for (const id of ['train-reset', 'train-load', 'train-kind', 'train-unfreeze', 'train-batch', 'train-lr']) $(id).disabled = off;
     this.renderUse();
   }
 
@@ -136,7 +147,7 @@ export class TrainPanel {
   /// A new worker and a fresh projector, with the chosen kind, freezing, batch size and learning
   /// rate. A bad batch size or learning rate starts nothing and keeps the trainer there is.
   start(then) {
-    if (!this.model) return;
+    if (!this.model || !this.supported()) return;
     const params = this.params();
     if (!params) return;
     this.stop();
@@ -203,7 +214,7 @@ export class TrainPanel {
   renderUse() {
     const blocked = this.useBlocked();
     const busy = Boolean(this.explainer?.busy);
-    $('train-use').disabled = Boolean(blocked) || busy || this.state === 'loading' || this.state === 'evaluating';
+    $('train-use').disabled = Boolean(blocked) || busy || this.state === 'loading' || this.state === 'evaluating' || !this.supported();
     $('train-use').title = blocked;
     const view = this.explainer;
     $('train-explainer').dataset.own = String(view?.own ?? true);
@@ -213,7 +224,7 @@ export class TrainPanel {
     own.disabled = busy;
     if (view?.ownLabel) own.textContent = view.ownLabel;
     // A reason the button is off is worth saying when it is not merely "training is running".
-    const note = view?.note || (blocked && blocked !== t('train_use_running') ? blocked : '');
+    const note = view?.note || (blocked && blocked !== t('train_use_running') && this.supported() ? blocked : '');
     $('train-explainer-note').textContent = note;
     const compare = view?.compare;
     const items = compare ? compare.rows.map(([what, text]) => {

@@ -54,7 +54,7 @@ export class VisionPanel {
     fillSelect($('vision-layer'), range(vision.layers).map((l) => [l, `${l + 1} / ${vision.layers}`]));
     if (!$('vision-layer').dataset.touched) $('vision-layer').value = vision.layers - 1;
     fillSelect($('vision-head'), [[-1, t('mean')], ...range(vision.heads).map((h) => [h, `${h + 1}`])]);
-    $('vision-stem').textContent = t('vision_stem', vision.stem ?? 'linear', this.grid.patchSize);
+    $('vision-stem').textContent = t('vision_stem', vision.stem ?? 'linear', this.grid.patchSize, this.config.family ?? 'explainer');
   }
 
   /// The `encode` stage: the patch features, drawn over `image` (the input panel's) and as a
