@@ -11,6 +11,10 @@
 //!         prints one JSON object: { threads, load_ms: [RUNS], runs: [RUNS x StageTimes] }
 //!
 //! Threads: candle's, from RAYON_NUM_THREADS (all cores when unset).
+// Native only: a plain `wasm-pack test` builds every example for wasm32, where this one (which
+// times candle natively) has nothing to do, so there it is an empty program.
+#![cfg_attr(target_arch = "wasm32", no_main)]
+#![cfg(not(target_arch = "wasm32"))]
 use std::fs;
 use std::path::Path;
 use std::time::Instant;

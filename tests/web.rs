@@ -1,5 +1,8 @@
-//! The browser half of the fixture check (wasm-pack test --headless --chrome / --firefox): the
-//! same model bytes and image give the same features and the same ids as the native build.
+//! The crate in the browser (wasm-pack test --headless --chrome / --firefox, with and without
+//! relaxed SIMD): the fixture's whole tensors against the native recording (tests/fixture/),
+//! the attention the page draws by value (tests/checks/attention.rs), the caption scorer on
+//! wrong captions (tests/checks/captions.rs), the browser API's stages, errors, training, and the
+//! simd128 kernels against candle's.
 #![cfg(target_arch = "wasm32")]
 
 mod fixture;
@@ -17,7 +20,49 @@ mod files;
 #[wasm_bindgen_test]
 fn pipeline_in_the_browser_matches_native() {
     let got = fixture::run(&files::FILES);
+    // The measured differences behind fixture::TOLERANCES, in the test's output.
+    let want: fixture::Outcome = serde_json::from_str(files::EXPECTED).unwrap();
+    for d in fixture::differences(&got, &want) {
+        console_log!("browser vs native recording, {:<18} {}", d.field, d.what);
+    }
     fixture::check(&got, files::EXPECTED);
+}
+
+#[path = "checks/attention.rs"]
+mod attention;
+
+#[wasm_bindgen_test]
+fn in_the_browser_each_tokens_image_attention_is_its_query_in_a_recomputation_without_the_cache() {
+    let mut e = fixture::explainer(&files::FILES);
+    e.encode().unwrap();
+    e.project().unwrap();
+    e.prefill(vlm_explainer::text::prompt::Task::Caption, fixture::PROMPT, fixture::GREEDY).unwrap();
+    let r = attention::image_attention_against_recomputation(&mut e);
+    console_log!("{r:?}");
+    assert!(r.tokens >= 10, "only {} tokens generated", r.tokens);
+    // As tests/values.rs (measured 7.5e-7 natively; neighbouring queries differ by 0.039).
+    assert!(r.worst <= 1e-5, "cached and recomputed attention differ by {}", r.worst);
+    assert!(r.neighbour > 1e-3, "neighbouring queries' rows differ by {} only", r.neighbour);
+}
+
+#[wasm_bindgen_test]
+fn in_the_browser_the_vision_attention_the_page_draws_is_the_direct_computations() {
+    let mut e = fixture::explainer(&files::FILES);
+    let r = attention::vision_attention_against_direct_computation(&mut e, &attention::weights_of(files::FILES.taught));
+    console_log!("{r:?}");
+    // As tests/values.rs.
+    assert!(r.weights <= 1e-6 && r.rows <= 1e-6, "attention differs by {} (tensors), {} (rows)", r.weights, r.rows);
+    assert!(r.features <= 1e-4, "patch features differ by {}", r.features);
+    assert!(r.neighbour > 1e-5, "neighbouring queries' rows differ by {} only", r.neighbour);
+}
+
+#[path = "checks/captions.rs"]
+mod captions;
+
+#[wasm_bindgen_test]
+fn in_the_browser_wrong_captions_of_each_kind_score_wrong_where_wrong() {
+    let problems = captions::wrong_scores();
+    assert!(problems.is_empty(), "the scorer is wrong on:\n  {}", problems.join("\n  "));
 }
 
 fn shape_of(v: &JsValue) -> Vec<u32> {
@@ -39,6 +84,59 @@ fn wasm_api_hands_out_every_stage_with_its_shape() {
     assert_eq!(shape_of(&seq), vec![1, 196 + 21, 32]);
     let token = m.next_token().unwrap();
     assert_eq!(shape_of(&Reflect::get(&token, &"image_attention".into()).unwrap()), vec![2, 2, 196]);
+}
+
+/// What the page's worker reads from the browser API, by value: the fixture run through
+/// `VlmExplainer` (JS values, as worker.js gets them) gives the recording's features, vision
+/// attention rows, image tokens, and per token the recorded id and image attention (the heat
+/// map panel 5 draws for it), in order.
+#[wasm_bindgen_test]
+fn the_browser_api_hands_out_the_recorded_values_token_by_token() {
+    let f = &files::FILES;
+    let want: fixture::Outcome = serde_json::from_str(files::EXPECTED).unwrap();
+    let t = fixture::TOLERANCES;
+    let data = |v: &JsValue| js_sys::Float32Array::new(&Reflect::get(v, &"data".into()).unwrap()).to_vec();
+    let close = |what: &str, got: &[f32], want: &[f32], tolerance: f32| {
+        assert_eq!(got.len(), want.len(), "{what}: length");
+        let worst = got.iter().zip(want).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+        assert!(worst <= tolerance, "{what}: largest difference {worst} (tolerance {tolerance})");
+    };
+    let mut m = VlmExplainer::new(f.taught.to_vec(), f.config, f.tokenizer).unwrap();
+    m.preprocess_encoded(f.image_png).unwrap();
+    close("patch features", &data(&m.encode().unwrap()), &want.patch_features.values(), t.patch_features);
+    let rows = want.vision_attention.values();
+    let (heads, queries, positions) = (want.vision_attention.shape[1], fixture::VISION_QUERIES.len(), want.vision_attention.shape[3]);
+    for layer in 0..want.vision_attention.shape[0] {
+        for head in 0..heads {
+            for (i, &q) in fixture::VISION_QUERIES.iter().enumerate() {
+                let at = ((layer * heads + head) * queries + i) * positions;
+                let got = m.vision_attention(layer, head as i32, q).unwrap().to_vec();
+                close(&format!("vision attention, layer {layer} head {head} query {q}"), &got, &rows[at..at + positions], t.vision_attention);
+            }
+        }
+    }
+    close("image tokens", &data(&m.project().unwrap()), &want.image_tokens.values(), t.image_tokens);
+    let g = fixture::GREEDY;
+    m.prefill("caption", fixture::PROMPT, g.temperature, g.top_k as u32, g.seed as u32, g.max_new_tokens as u32).unwrap();
+    let attention = want.image_attention.values();
+    let per_token = attention.len() / want.generated_ids.len();
+    let mut k = 0;
+    let mut text = String::new();
+    loop {
+        let token = m.next_token().unwrap();
+        if token.is_null() {
+            break;
+        }
+        let id = Reflect::get(&token, &"id".into()).unwrap().as_f64().unwrap() as u32;
+        assert_eq!(Some(&id), want.generated_ids.get(k), "token {k}");
+        let map = Reflect::get(&token, &"image_attention".into()).unwrap();
+        close(&format!("token {k}'s image attention"), &data(&map), &attention[k * per_token..(k + 1) * per_token], t.image_attention);
+        text = Reflect::get(&token, &"text".into()).unwrap().as_string().unwrap();
+        k += 1;
+    }
+    assert_eq!(k, want.generated_ids.len(), "tokens handed out");
+    let answer: Vec<u8> = want.answer_ids.iter().map(|&id| id as u8).collect(); // byte-level ids below 256 are bytes
+    assert_eq!(text, String::from_utf8(answer).unwrap());
 }
 
 #[wasm_bindgen_test]
