@@ -2,10 +2,14 @@
 //! relaxed SIMD): the fixture's whole tensors against the native recording (tests/fixture/),
 //! the attention the page draws by value (tests/checks/attention.rs), the caption scorer on
 //! wrong captions (tests/checks/captions.rs), the browser API's stages, errors, training, and the
-//! simd128 kernels against candle's.
+//! simd128 kernels against candle's; and nanoVLM's small fixture against nanoVLM's own code
+//! (tests/nanovlm_reference/browser.rs), through the page's tensor-at-a-time loader too.
 #![cfg(target_arch = "wasm32")]
 
 mod fixture;
+mod nanovlm_reference;
+#[path = "nanovlm_reference/browser.rs"]
+mod nanovlm_browser;
 
 use js_sys::Reflect;
 use wasm_bindgen::JsValue;
