@@ -24,6 +24,14 @@ pub enum PositionKind {
     Text,
 }
 
+/// The stages the explainer keeps, in the order they are computed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Stage {
+    Image,
+    Vision,
+    ImageTokens,
+}
+
 /// The LLM's input sequence, described position by position.
 #[derive(Debug, Clone, Serialize)]
 pub struct Sequence {
@@ -135,7 +143,17 @@ impl Explainer {
     }
 
     fn clear_from_projection(&mut self) {
-        self.image_tokens = None;
+        self.clear_after(Stage::Vision);
+    }
+
+    /// Forgets every stage after `stage`: what follows a changed stage was computed from the old one.
+    fn clear_after(&mut self, stage: Stage) {
+        if stage < Stage::Vision {
+            self.vision = None;
+        }
+        if stage < Stage::ImageTokens {
+            self.image_tokens = None;
+        }
         self.sequence = None;
         self.generator = None;
         self.answer_ids.clear();
@@ -166,11 +184,7 @@ impl Explainer {
             bail!("the image was prepared at {}x{0}, the model takes {size}x{size}", image.size);
         }
         self.image = Some(image);
-        self.vision = None;
-        self.image_tokens = None;
-        self.sequence = None;
-        self.generator = None;
-        self.answer_ids.clear();
+        self.clear_after(Stage::Image);
         Ok(())
     }
 
@@ -182,9 +196,7 @@ impl Explainer {
     pub fn encode(&mut self) -> Result<&VisionOutput> {
         let pixels = self.input_tensor()?;
         let vision = self.vlm.encode_image(&pixels, true)?;
-        self.image_tokens = None;
-        self.sequence = None;
-        self.generator = None;
+        self.clear_after(Stage::Vision);
         Ok(self.vision.insert(vision))
     }
 
@@ -195,8 +207,7 @@ impl Explainer {
     /// Stage 2: the projector, (1, 196, D_v) -> (1, 196, D_t).
     pub fn project(&mut self) -> Result<&Tensor> {
         let tokens = self.vlm.project(&self.vision()?.patch_features)?;
-        self.sequence = None;
-        self.generator = None;
+        self.clear_after(Stage::ImageTokens);
         Ok(self.image_tokens.insert(tokens))
     }
 

@@ -63,10 +63,7 @@ impl Vlm {
     /// Position 196 + j - 1 predicts text token j; image positions predict nothing, and their
     /// logits are never computed.
     pub fn text_loss(&self, image_tokens: &Tensor, text_ids: &Tensor, loss_mask: &Tensor) -> Result<Tensor> {
-        let (_, t) = text_ids.dims2()?;
-        if t < 2 {
-            bail!("a training text needs at least two tokens, got {t}");
-        }
+        let t = text_length(text_ids)?;
         let n = image_tokens.dim(1)?;
         let hidden = self.llm.forward(&self.llm_input(image_tokens, text_ids)?, None, false)?.hidden;
         // Positions n - 1 .. n + t - 2 predict text tokens 0 .. t - 1; token 0 is always BOS and
@@ -83,10 +80,7 @@ impl Vlm {
 
     /// `packed_text_loss`, and each LLM layer's attention weights (b, heads, s, s) when asked for.
     pub fn packed_text_loss_attending(&self, image_tokens: &Tensor, batch: &PackedBatch, want_attentions: bool) -> Result<(Tensor, Vec<Tensor>)> {
-        let t = batch.ids.dim(1)?;
-        if t < 2 {
-            bail!("a training text needs at least two tokens, got {t}");
-        }
+        let t = text_length(&batch.ids)?;
         let n = image_tokens.dim(1)?;
         let input = self.llm_input(image_tokens, &batch.ids)?;
         let out = self.llm.forward_packed_attending(&input, &batch.positions, &batch.mask, want_attentions)?;
@@ -98,10 +92,7 @@ impl Vlm {
     /// The same loss with no image: the LLM's text-only pretraining. The text sits at the
     /// positions it takes after the image tokens.
     pub fn text_only_loss(&self, text_ids: &Tensor, loss_mask: &Tensor) -> Result<Tensor> {
-        let (_, t) = text_ids.dims2()?;
-        if t < 2 {
-            bail!("a training text needs at least two tokens, got {t}");
-        }
+        let t = text_length(text_ids)?;
         let hidden = self.llm.forward_at(&self.llm.embed_tokens(text_ids)?, self.num_image_tokens())?;
         self.next_token_loss(&hidden.narrow(1, 0, t - 1)?, text_ids, loss_mask)
     }
@@ -117,4 +108,14 @@ impl Vlm {
         let count = mask.sum_all()?;
         (nll * &mask)?.sum_all()?.broadcast_div(&count.clamp(1f32, f32::MAX)?)
     }
+}
+
+/// T of text ids (b, T), which a loss needs to be at least 2 (a token to predict from, and one
+/// to predict).
+fn text_length(text_ids: &Tensor) -> Result<usize> {
+    let (_, t) = text_ids.dims2()?;
+    if t < 2 {
+        bail!("a training text needs at least two tokens, got {t}");
+    }
+    Ok(t)
 }
