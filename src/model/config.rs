@@ -280,6 +280,25 @@ impl LlmKind {
 }
 
 impl LlmConfig {
+    /// GPT-2's layout: LayerNorm (eps 1e-5), learned positions, every head its own keys and
+    /// values, the LM head tied to the token embedding.
+    pub fn gpt(vocab_size: usize, width: usize, layers: usize, heads: usize, mlp_width: usize, max_seq_len: usize) -> Self {
+        Self {
+            kind: LlmKind::Gpt,
+            vocab_size,
+            width,
+            layers,
+            heads,
+            mlp_width,
+            max_seq_len,
+            kv_heads: None,
+            rope_base: None,
+            norm_eps: LAYER_NORM_EPS,
+            tie_embeddings: true,
+            eos_token_id: None,
+        }
+    }
+
     /// Key/value heads (grouped-query attention), `heads` without grouping.
     pub fn kv_heads(&self) -> usize {
         self.kv_heads.unwrap_or(self.heads)
@@ -326,20 +345,7 @@ impl Config {
                 layer_norm_eps: LAYER_NORM_EPS,
             },
             projector: ProjectorConfig::of(ProjectorKind::Linear),
-            llm: LlmConfig {
-                vocab_size,
-                width: 512,
-                layers: 8,
-                heads: 8,
-                mlp_width: 2048,
-                max_seq_len: 256,
-                kind: LlmKind::Gpt,
-                kv_heads: None,
-                rope_base: None,
-                norm_eps: LAYER_NORM_EPS,
-                tie_embeddings: true,
-                eos_token_id: None,
-            },
+            llm: LlmConfig::gpt(vocab_size, 512, 8, 8, 2048, 256),
             preprocess: Preprocess::default(),
             prompt: PromptFormat::Explainer,
         }
@@ -362,20 +368,7 @@ impl Config {
                 layer_norm_eps: LAYER_NORM_EPS,
             },
             projector: ProjectorConfig::of(ProjectorKind::Mlp2xGelu),
-            llm: LlmConfig {
-                vocab_size,
-                width: 128,
-                layers: 4,
-                heads: 4,
-                mlp_width: 512,
-                max_seq_len: 256,
-                kind: LlmKind::Gpt,
-                kv_heads: None,
-                rope_base: None,
-                norm_eps: LAYER_NORM_EPS,
-                tie_embeddings: true,
-                eos_token_id: None,
-            },
+            llm: LlmConfig::gpt(vocab_size, 128, 4, 4, 512, 256),
             preprocess: Preprocess::default(),
             prompt: PromptFormat::Explainer,
         }
@@ -398,20 +391,7 @@ impl Config {
                 layer_norm_eps: LAYER_NORM_EPS,
             },
             projector: ProjectorConfig::of(ProjectorKind::Mlp2xGelu),
-            llm: LlmConfig {
-                vocab_size,
-                width: 32,
-                layers: 2,
-                heads: 2,
-                mlp_width: 64,
-                max_seq_len: 256,
-                kind: LlmKind::Gpt,
-                kv_heads: None,
-                rope_base: None,
-                norm_eps: LAYER_NORM_EPS,
-                tie_embeddings: true,
-                eos_token_id: None,
-            },
+            llm: LlmConfig::gpt(vocab_size, 32, 2, 2, 64, 256),
             preprocess: Preprocess::default(),
             prompt: PromptFormat::Explainer,
         }
