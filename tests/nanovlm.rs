@@ -93,17 +93,17 @@ fn the_real_size_model_matches_nanovlms_own_code() {
 /// one at a time; the model is the one `Explainer::load` builds from the whole file.
 #[test]
 fn the_file_read_a_tensor_at_a_time_makes_the_same_model_and_a_mismatch_is_found_from_the_header() {
-    use vlm_explainer::model::config::Config;
+    use vlm_explainer::model::families::{checkpoint, read_config};
     use vlm_explainer::model::weights::{check_header, header_bytes, read_header, TensorFile, TensorPart};
     let dir = Path::new(SMALL);
     let file = std::fs::read(dir.join("model.safetensors")).unwrap();
     let config_json = std::fs::read_to_string(dir.join("config.json")).unwrap();
     let tokenizer = std::fs::read(dir.join("tokenizer.json")).unwrap();
-    let config = Config::from_json(&config_json).unwrap();
+    let config = read_config(&config_json).unwrap();
     let need = header_bytes(&file[..8]).unwrap() as usize;
     let header = read_header(&file[..need], file.len() as u64).unwrap();
     assert_eq!(header.len(), 51);
-    let wanted = check_header(&config, &header).unwrap();
+    let wanted = check_header(&config, &header, checkpoint(&config).as_ref()).unwrap();
     assert_eq!(wanted.len(), 51, "every tensor, the rotary buffer included (it is checked)");
     let parts = wanted
         .iter()
@@ -115,8 +115,8 @@ fn the_file_read_a_tensor_at_a_time_makes_the_same_model_and_a_mismatch_is_found
     }
 
     // Another model's config.json: refused from the header, naming the tensor.
-    let wider = Config::from_json(&config_json.replace("\"lm_inter_dim\": 128", "\"lm_inter_dim\": 256")).unwrap();
-    let message = check_header(&wider, &header).unwrap_err().to_string();
+    let wider = read_config(&config_json.replace("\"lm_inter_dim\": 128", "\"lm_inter_dim\": 256")).unwrap();
+    let message = check_header(&wider, &header, checkpoint(&wider).as_ref()).unwrap_err().to_string();
     assert!(message.contains("decoder.blocks.0.mlp.gate_proj.weight") && message.contains("[128, 64]"), "{message}");
     // A file cut short: said before anything else is read.
     let message = read_header(&file[..need], file.len() as u64 - 1000).unwrap_err().to_string();

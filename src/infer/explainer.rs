@@ -15,7 +15,7 @@ use crate::infer::text_guard::{Script, TextGuard};
 use crate::text::tokenizer::TextTokenizer;
 use crate::model::vision_encoder::VisionOutput;
 use crate::model::vlm::Vlm;
-use crate::model::weights;
+use crate::model::{families, weights};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -80,10 +80,10 @@ impl Explainer {
 
     /// A model from its three files: `model.safetensors`, `config.json`, `tokenizer.json`.
     pub fn load(weights: Vec<u8>, config_json: &str, tokenizer_json: &[u8]) -> Result<Self> {
-        let config = Config::from_json(config_json)?;
+        let config = families::read_config(config_json)?;
         let tokenizer = TextTokenizer::from_json(tokenizer_json)?;
         tokenizer.check_fits(config.llm.vocab_size)?;
-        Self::new(weights::load(&config, weights, &Device::Cpu)?, tokenizer)
+        Self::new(families::load(&config, weights::whole_file(weights)?)?, tokenizer)
     }
 
     /// `load`, the weights read one tensor at a time (`weights::TensorFile::Parts`): the browser
@@ -91,7 +91,7 @@ impl Explainer {
     pub fn load_parts(config: Config, parts: weights::TensorFile, tokenizer_json: &[u8]) -> Result<Self> {
         let tokenizer = TextTokenizer::from_json(tokenizer_json)?;
         tokenizer.check_fits(config.llm.vocab_size)?;
-        Self::new(weights::load_from(&config, parts, &Device::Cpu)?, tokenizer)
+        Self::new(families::load(&config, parts)?, tokenizer)
     }
 
     /// An untrained model of a preset's size: byte-level tokenizer, weights drawn from `seed`.

@@ -50,6 +50,10 @@ impl Family {
     }
 }
 
+/// CLIP's per-channel normalisation (OpenAI CLIP, `_transform`).
+pub const CLIP_MEAN: [f32; 3] = [0.481_454_66, 0.457_827_5, 0.408_210_73];
+pub const CLIP_STD: [f32; 3] = [0.268_629_54, 0.261_302_58, 0.275_777_11];
+
 /// Pixels -> the vision encoder's input: the shipped model's is CLIP's (central square, CLIP's
 /// mean and std); nanoVLM resizes the whole image to a square and keeps values in [0, 1].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -73,7 +77,7 @@ pub enum Resize {
 
 impl Default for Preprocess {
     fn default() -> Self {
-        Self { resize: Resize::CenterCrop, mean: crate::model::preprocess::CLIP_MEAN, std: crate::model::preprocess::CLIP_STD }
+        Self { resize: Resize::CenterCrop, mean: CLIP_MEAN, std: CLIP_STD }
     }
 }
 
@@ -406,14 +410,12 @@ impl Config {
         }
     }
 
-    /// This crate's config.json, or a known family's own (nanoVLM's `VLMConfig`, told apart by
-    /// its `vit_hidden_dim`), checked.
+    /// This crate's own config.json, checked (`model::families::read_config` reads every
+    /// family's).
     pub fn from_json(text: &str) -> Result<Self> {
         let value: serde_json::Value =
             serde_json::from_str(text).map_err(|e| candle_core::Error::Msg(format!("config.json: {e}")))?;
-        let cfg = if value.get("vit_hidden_dim").is_some() {
-            crate::model::nanovlm::config(&value)?
-        } else if value.get("vision").is_none() && value.get("llm").is_none() {
+        let cfg: Self = if value.get("vision").is_none() && value.get("llm").is_none() {
             let what = match value.get("model_type").and_then(serde_json::Value::as_str) {
                 Some(kind) => format!("a transformers `{kind}` config"),
                 None => "not a model config this page knows".to_string(),

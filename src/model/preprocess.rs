@@ -15,9 +15,8 @@ use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, RgbImage, Rgba
 
 use crate::model::config::{Preprocess, Resize};
 
-/// CLIP's per-channel normalisation (OpenAI CLIP, `_transform`).
-pub const CLIP_MEAN: [f32; 3] = [0.481_454_66, 0.457_827_5, 0.408_210_73];
-pub const CLIP_STD: [f32; 3] = [0.268_629_54, 0.261_302_58, 0.275_777_11];
+/// CLIP's per-channel normalisation (OpenAI CLIP, `_transform`), the shipped model's.
+pub use crate::model::config::{CLIP_MEAN, CLIP_STD};
 
 /// Largest image side decoding accepts, in pixels. The page checks the same limits in
 /// `www/image-header.js` before the browser decodes anything.

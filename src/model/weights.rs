@@ -12,27 +12,31 @@ use candle_nn::{VarBuilder, VarMap};
 use safetensors::tensor::TensorView;
 use safetensors::{Dtype, SafeTensorError, SafeTensors};
 
-use crate::model::config::{Config, Family};
+use crate::model::config::Config;
 use crate::model::vlm::Vlm;
 
 /// A model from safetensors bytes. Tensors may be stored as f32, f16 or bf16; they are widened to
 /// f32 once, here. Every tensor is checked against `config` before it is read, and every error
 /// names the file and the tensor: a cut-short file, a tensor of another dtype, a missing tensor,
-/// a shape that disagrees with config.json, or tensors the config does not use. The tensors'
-/// names are those of `config.family`'s checkpoints (`checkpoint`).
+/// a shape that disagrees with config.json, or tensors the config does not use. The tensors have
+/// this crate's names; `model::families::load` reads another family's.
 pub fn load(config: &Config, weights: Vec<u8>, device: &Device) -> Result<Vlm> {
+    load_from(config, whole_file(weights)?, Arc::new(OwnNames), device)
+}
+
+/// A safetensors file's bytes, checked, as a `TensorFile`.
+pub fn whole_file(weights: Vec<u8>) -> Result<TensorFile> {
     if let Err(e) = SafeTensors::read_metadata(&weights) {
         return Err(file_error(&weights, e));
     }
-    let file = BufferedSafetensors::new(weights).map_err(|e| Error::Msg(format!("{FILE}: {e}")))?;
-    load_from(config, TensorFile::Whole(file), device)
+    Ok(TensorFile::Whole(BufferedSafetensors::new(weights).map_err(|e| Error::Msg(format!("{FILE}: {e}")))?))
 }
 
-/// `load` from a checkpoint's tensors read one at a time (`TensorFile::Parts`): each is given up
-/// as soon as the model has read it, so the file is never in memory whole.
-pub fn load_from(config: &Config, file: TensorFile, device: &Device) -> Result<Vlm> {
+/// `load` from a checkpoint's tensors named in `checkpoint`'s vocabulary (`model::families`),
+/// the whole file or read one tensor at a time (`TensorFile::Parts`: each given up as soon as the
+/// model has read it, so the file is never in memory whole).
+pub fn load_from(config: &Config, file: TensorFile, checkpoint: Arc<dyn Checkpoint>, device: &Device) -> Result<Vlm> {
     let names = file.names();
-    let checkpoint = checkpoint(config);
     let used = Arc::new(Mutex::new(HashSet::new()));
     let file = Arc::new(file);
     let backend = CheckedWeights { file: file.clone(), checkpoint: checkpoint.clone(), used: used.clone() };
@@ -96,14 +100,6 @@ pub struct OwnNames;
 impl Checkpoint for OwnNames {
     fn stored(&self, name: &str) -> Stored {
         Stored::One(name.to_string())
-    }
-}
-
-/// The checkpoint vocabulary of `config.family`.
-pub fn checkpoint(config: &Config) -> Arc<dyn Checkpoint> {
-    match config.family {
-        Family::Explainer => Arc::new(OwnNames),
-        Family::NanoVlm => Arc::new(crate::model::nanovlm::Names::new(config)),
     }
 }
 
@@ -373,16 +369,15 @@ impl SimpleBackend for Recorder {
 /// Checks a file's header against the model `config` describes, before any weight is read: every
 /// tensor the model needs is there with a floating-point dtype and the shape config.json's sizes
 /// give it, and the file holds no tensor the model does not use. Returns the tensors to read.
-pub fn check_header(config: &Config, header: &[HeaderEntry]) -> Result<Vec<HeaderEntry>> {
+pub fn check_header(config: &Config, header: &[HeaderEntry], checkpoint: &dyn Checkpoint) -> Result<Vec<HeaderEntry>> {
     let record = Arc::new(Mutex::new(Vec::new()));
     Vlm::new(config, VarBuilder::from_backend(Box::new(Recorder(record.clone())), DType::F32, Device::Cpu))?;
-    let checkpoint = checkpoint(config);
     let info = |n: &str| header.iter().find(|e| e.name == n).map(|e| (e.dtype, e.shape.clone()));
     let mut used = HashSet::new();
     for (name, shape) in record.lock().expect("the record is never poisoned").iter() {
         used.extend(stored_parts(&checkpoint.stored(name), name, shape, info)?);
     }
-    refuse_unused(header.iter().map(|e| e.name.as_str()), &used, checkpoint.as_ref())?;
+    refuse_unused(header.iter().map(|e| e.name.as_str()), &used, checkpoint)?;
     // What the model reads, and what the checkpoint carries beside it that is small (a buffer it
     // checks); a tied matrix's second copy is not read.
     Ok(header.iter().filter(|e| used.contains(&e.name) || (checkpoint.carried(&e.name) && e.end - e.start <= 1 << 20)).cloned().collect())

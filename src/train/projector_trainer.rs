@@ -10,13 +10,13 @@
 
 use std::collections::HashMap;
 
-use candle_core::{bail, DType, Device, Error, Result, Tensor};
+use candle_core::{bail, DType, Device, Error, Module, Result, Tensor, D};
 use candle_nn::{AdamW, Optimizer, VarBuilder, VarMap};
 use serde::Serialize;
 
 use crate::train::init;
 use crate::train::batch::{pixels, sample_ids, PackedBatch};
-use crate::model::config::{Config, ParameterCounts, ProjectorKind};
+use crate::model::config::{Config, ParameterCounts, ProjectorConfig, ProjectorKind};
 use crate::train::evaluate::{answer, LangScores, Tally, HELD_OUT_START};
 use crate::infer::generate::Generator;
 use crate::model::projector::{Projector, PROJECTOR_FILE};
@@ -130,6 +130,42 @@ pub struct CacheTotals {
     pub reused: usize,
 }
 
+/// How far the vision encoder's patch features have moved from the loaded encoder's, on the
+/// held-out scenes, and what that does to the model's own projector and LLM (the explainer's,
+/// which were trained on the loaded encoder's features): the lesson's "forgetting", measured.
+#[derive(Debug, Clone, Serialize)]
+pub struct DriftReport {
+    pub step: usize,
+    /// Held-out scenes compared, and the patch features compared (scenes x patches).
+    pub scenes: usize,
+    pub features: usize,
+    /// Mean and lowest cosine similarity between a patch's feature now and the loaded encoder's
+    /// feature of the same patch (1: not moved).
+    pub mean_cosine: f64,
+    pub min_cosine: f64,
+    /// |now - loaded| / |loaded| over all the held-out features.
+    pub relative_change: f64,
+    /// The held-out scenes captioned by the model's own projector and LLM from the loaded
+    /// encoder's features (`before`) and from the encoder as it is now (`now`); None when the
+    /// model came without a projector of its own or its LLM is training too.
+    pub explainer: Option<ExplainerDrift>,
+    pub ms: f64,
+}
+
+/// Captions and scores of the held-out scenes, by the model's own projector and LLM.
+#[derive(Debug, Clone, Serialize)]
+pub struct ExplainerDrift {
+    pub before: CaptionScores,
+    pub now: CaptionScores,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CaptionScores {
+    pub en: LangScores,
+    pub zh: LangScores,
+    pub captions: Vec<CaptionReport>,
+}
+
 /// Milliseconds from a fixed start, for the step reports.
 #[cfg(target_arch = "wasm32")]
 pub fn now_ms() -> f64 {
@@ -170,6 +206,13 @@ pub struct ProjectorTrainer {
     held_out: Vec<Scene>,
     /// (e, 196, D_v), computed at the first evaluation while the encoder is frozen.
     held_out_features: Option<Tensor>,
+    /// The held-out scenes' features (e, 196, D_v) as the loaded encoder gives them: computed
+    /// before the first step that trains the encoder, or when first asked for.
+    loaded_features: Option<Tensor>,
+    /// The loaded model's own projector (the explainer's), None if its weights held none.
+    own_projector: Option<Projector>,
+    /// Its captions of the held-out scenes from `loaded_features`, once made.
+    own_captions: Option<CaptionScores>,
     totals: CacheTotals,
     step: usize,
     device: Device,
@@ -186,8 +229,9 @@ impl ProjectorTrainer {
                 bail!("only the vision encoder or the LLM can be unfrozen beside the projector");
             }
         }
-        let base: HashMap<String, Tensor> = weights.into_iter().filter(|(name, _)| Part::of(name) != Some(Part::Projector)).collect();
         let device = Device::Cpu;
+        let own_projector = Self::own_projector(config, &weights, &device);
+        let base: HashMap<String, Tensor> = weights.into_iter().filter(|(name, _)| Part::of(name) != Some(Part::Projector)).collect();
         let (config, varmap, model, optimizer) = Self::build(config, &base, options, &device)?;
         let held_out = (0..options.eval_scenes as u64).map(|i| Scene::generate(HELD_OUT_START + i)).collect();
         Ok(Self {
@@ -203,6 +247,9 @@ impl ProjectorTrainer {
             scenes: HashMap::new(),
             held_out,
             held_out_features: None,
+            loaded_features: None,
+            own_projector,
+            own_captions: None,
             totals: CacheTotals::default(),
             step: 0,
             device,
@@ -266,6 +313,10 @@ impl ProjectorTrainer {
         if options.eval_scenes != self.options.eval_scenes || self.options.unfreeze == Some(Part::VisionEncoder) {
             self.held_out = (0..options.eval_scenes as u64).map(|i| Scene::generate(HELD_OUT_START + i)).collect();
             self.held_out_features = None;
+        }
+        if options.eval_scenes != self.options.eval_scenes {
+            self.loaded_features = None;
+            self.own_captions = None;
         }
         self.options = options;
         self.rng = Rng::new(options.seed ^ 0x7072_6f6a);
@@ -380,6 +431,10 @@ impl ProjectorTrainer {
 
     /// One AdamW step on `batch` scenes drawn from the pool.
     pub fn step(&mut self) -> Result<StepReport> {
+        if self.options.unfreeze == Some(Part::VisionEncoder) && self.step == 0 && self.loaded_features.is_none() {
+            // The encoder is still as loaded: its held-out features are what drift is measured from.
+            self.loaded_features = Some(self.encode_held_out()?);
+        }
         let started = now_ms();
         let pool = self.options.pool as u64;
         let picks: Vec<u64> = (0..self.options.batch).map(|_| self.rng.next_u64() % pool).collect();
@@ -400,18 +455,29 @@ impl ProjectorTrainer {
         let features = match &self.held_out_features {
             Some(f) if self.options.unfreeze != Some(Part::VisionEncoder) => f.clone(),
             _ => {
-                let mut chunks = Vec::new();
-                for chunk in self.held_out.chunks(16) {
-                    let images: Vec<_> = chunk.iter().map(Scene::to_prepared_image).collect();
-                    chunks.push(self.model.vlm.encode_image(&pixels(&images, &self.device)?, false)?.patch_features.detach());
-                }
-                let f = Tensor::cat(&chunks, 0)?;
+                let f = self.encode_held_out()?;
                 self.held_out_features = Some(f.clone());
                 f
             }
         };
+        let CaptionScores { en, zh, captions } = self.caption_held_out(&self.model.vlm.project(&features)?.detach())?;
+        Ok(EvalReport { step: self.step, en, zh, captions, ms: now_ms() - started })
+    }
+
+    /// The held-out scenes' patch features (e, 196, D_v) from the vision encoder as it is now.
+    fn encode_held_out(&self) -> Result<Tensor> {
+        let mut chunks = Vec::new();
+        for chunk in self.held_out.chunks(16) {
+            let images: Vec<_> = chunk.iter().map(Scene::to_prepared_image).collect();
+            chunks.push(self.model.vlm.encode_image(&pixels(&images, &self.device)?, false)?.patch_features.detach());
+        }
+        Tensor::cat(&chunks, 0)
+    }
+
+    /// Greedy captions of the held-out scenes in both languages from their image tokens `tokens`
+    /// (e, image tokens, D_t), read by the LLM as it is now, scored against the scenes.
+    fn caption_held_out(&self, tokens: &Tensor) -> Result<CaptionScores> {
         let vlm = &self.model.vlm;
-        let tokens = vlm.project(&features)?.detach();
         let mut tallies = [Tally::default(), Tally::default()];
         let mut captions = Vec::with_capacity(self.held_out.len());
         for (i, scene) in self.held_out.iter().enumerate() {
@@ -433,7 +499,68 @@ impl ProjectorTrainer {
             });
         }
         let [en, zh] = tallies.map(|t| t.scores());
-        Ok(EvalReport { step: self.step, en, zh, captions, ms: now_ms() - started })
+        Ok(CaptionScores { en, zh, captions })
+    }
+
+    /// The projector `weights` came with, as their model's config.json describes it: the one
+    /// the explainer runs. None if they hold none (or not the config's).
+    fn own_projector(config: &Config, weights: &HashMap<String, Tensor>, device: &Device) -> Option<Projector> {
+        let own: HashMap<String, Tensor> =
+            weights.iter().filter(|(name, _)| Part::of(name) == Some(Part::Projector)).map(|(n, t)| (n.clone(), t.detach())).collect();
+        if own.is_empty() {
+            return None;
+        }
+        let cfg: &ProjectorConfig = &config.projector;
+        Projector::from_config(cfg, config.vision.width, config.llm.width, VarBuilder::from_tensors(own, DType::F32, device).pp("projector")).ok()
+    }
+
+    /// How far the vision encoder's features of the held-out scenes have moved from the loaded
+    /// encoder's (cosine similarity per patch, and the relative change of them all), and the
+    /// captions the model's own projector and LLM give from each. While the encoder is frozen
+    /// nothing has moved: the cosines are 1 and the captions the same.
+    pub fn feature_drift(&mut self) -> Result<DriftReport> {
+        let started = now_ms();
+        let moved = self.options.unfreeze == Some(Part::VisionEncoder) && self.step > 0;
+        let loaded = match (&self.loaded_features, moved) {
+            (Some(f), _) => f.clone(),
+            (None, false) => {
+                let f = self.encode_held_out()?;
+                self.loaded_features = Some(f.clone());
+                f
+            }
+            (None, true) => bail!("the loaded encoder's features were not kept before training it"),
+        };
+        let now = if moved { self.encode_held_out()? } else { loaded.clone() };
+        let dot = (&loaded * &now)?.sum(D::Minus1)?;
+        let norms = (loaded.sqr()?.sum(D::Minus1)?.sqrt()? * now.sqr()?.sum(D::Minus1)?.sqrt()?)?;
+        let cosines = (dot / norms.clamp(1e-12, f64::MAX)?)?.flatten_all()?.to_dtype(DType::F64)?.to_vec1::<f64>()?;
+        let change = (&now - &loaded)?.sqr()?.sum_all()?.to_scalar::<f32>()?.sqrt() as f64;
+        let size = loaded.sqr()?.sum_all()?.to_scalar::<f32>()?.sqrt() as f64;
+        let explainer = match (&self.own_projector, self.options.unfreeze) {
+            (Some(own), None | Some(Part::VisionEncoder)) => {
+                let before = match &self.own_captions {
+                    Some(captions) => captions.clone(),
+                    None => {
+                        let captions = self.caption_held_out(&own.forward(&loaded)?.detach())?;
+                        self.own_captions = Some(captions.clone());
+                        captions
+                    }
+                };
+                let now = if moved { self.caption_held_out(&own.forward(&now)?.detach())? } else { before.clone() };
+                Some(ExplainerDrift { before, now })
+            }
+            _ => None,
+        };
+        Ok(DriftReport {
+            step: self.step,
+            scenes: self.held_out.len(),
+            features: cosines.len(),
+            mean_cosine: cosines.iter().sum::<f64>() / cosines.len().max(1) as f64,
+            min_cosine: cosines.iter().copied().fold(f64::INFINITY, f64::min),
+            relative_change: if size > 0.0 { change / size } else { 0.0 },
+            explainer,
+            ms: now_ms() - started,
+        })
     }
 
     /// The projector's weights as safetensors (f32), named as in a model file.

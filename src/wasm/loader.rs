@@ -15,6 +15,7 @@ use wasm_bindgen::prelude::*;
 
 use crate::infer::explainer::Explainer;
 use crate::model::config::Config;
+use crate::model::families;
 use crate::model::weights::{self, HeaderEntry, TensorFile, TensorPart};
 use crate::wasm::explainer::VlmExplainer;
 use crate::wasm::{js_err, object};
@@ -40,11 +41,11 @@ impl ModelLoader {
     /// a config.json, tokenizer.json or header that do not fit together, with the reason.
     #[wasm_bindgen(constructor)]
     pub fn new(config_json: &str, tokenizer_json: Vec<u8>, head: &[u8], file_size: f64) -> Result<ModelLoader, JsError> {
-        let config = Config::from_json(config_json).map_err(js_err)?;
+        let config = families::read_config(config_json).map_err(js_err)?;
         let tokenizer = crate::text::tokenizer::TextTokenizer::from_json(&tokenizer_json).map_err(js_err)?;
         tokenizer.check_fits(config.llm.vocab_size).map_err(js_err)?;
         let header = weights::read_header(head, file_size as u64).map_err(js_err)?;
-        let wanted = weights::check_header(&config, &header).map_err(js_err)?;
+        let wanted = weights::check_header(&config, &header, families::checkpoint(&config).as_ref()).map_err(js_err)?;
         Ok(Self { config, tokenizer_json, wanted, parts: HashMap::new() })
     }
 

@@ -93,6 +93,15 @@ impl ProjectorTrainer {
         plain(&self.inner.evaluate().map_err(js_err)?)
     }
 
+    /// How far the vision encoder's features of the held-out scenes moved from the loaded
+    /// encoder's, and the model's own projector and LLM's captions from each: `{ step, scenes,
+    /// features, mean_cosine, min_cosine, relative_change, explainer: { before, now } | null, ms }`
+    /// (`before` and `now`: `{ en, zh, captions }`).
+    #[wasm_bindgen(js_name = featureDrift)]
+    pub fn feature_drift(&mut self) -> Result<JsValue, JsError> {
+        plain(&self.inner.feature_drift().map_err(js_err)?)
+    }
+
     /// The projector as safetensors bytes.
     #[wasm_bindgen(js_name = projectorSafetensors)]
     pub fn projector_safetensors(&self) -> Result<Uint8Array, JsError> {

@@ -20,6 +20,7 @@ pub const LOSS_BOUND: f32 = 3.0;
 /// query blocks), each row computed exactly as on one thread, so the runs agree to the bit;
 /// measured so in Chrome and Firefox. (Candle's kernels against the browser's, natively, differ
 /// by 1.5e-5 after 20 steps: another summation order, amplified by training.)
+#[allow(dead_code)] // the threaded browser test's (tests/web_threads.rs)
 pub const THREADS_TOLERANCE: f32 = 0.0;
 
 pub fn options() -> TrainOptions {
