@@ -17,6 +17,8 @@ import { ProjectionPanel } from './views/projection.js';
 import { SequencePanel } from './views/sequence.js';
 import { GenerationPanel } from './views/generation.js';
 import { TrainPanel } from './views/train.js';
+import { LessonMap } from './views/lesson-map.js';
+import { LessonPanel } from './views/lesson.js';
 
 const state = {
   // The loaded model as the worker describes it (`{ config, counts, label, threads }`), and its
@@ -85,9 +87,15 @@ const generation = new GenerationPanel({
 });
 // Training the projector runs in a worker of its own, on the model the page has loaded; its
 // projector can replace the model's own in the explainer.
+// The lesson on this model: its diagram at the top, lit stage by stage as a run goes; its code
+// cell printed from the run's tensors, its reasons to freeze with what panel 6 measures, and its
+// checklist (panel 7).
+const map = new LessonMap();
+const lesson = new LessonPanel({ measure: (steps, progress) => trainPanel.measureFreezing(steps, progress) });
 const trainPanel = new TrainPanel({
   onUseProjector: (bytes, source) => useProjector({ bytes, source }),
   onUseOwn: () => useProjector(null),
+  onMeasured: (summary) => lesson.showTraining(summary),
 });
 
 /// The pointer over patch `patch` of the input image (-1: off it): the patch, its image token in
@@ -133,6 +141,8 @@ function showModel() {
   vision.setModel(config, state.grid);
   projection.setModel(state.model, state.grid);
   sequence.setGeometry(state.grid);
+  map.setModel(state.model, state.grid);
+  lesson.setModel(state.model, state.grid);
 }
 
 // --- projectors --------------------------------------------------------------------------
@@ -269,7 +279,8 @@ async function runImage(image) {
   const { task, text } = generation.prompt();
   const source = state.projector?.source ?? null;
   // What a stage leaves for the later ones' panels.
-  const run = {};
+  const run = { text };
+  map.start();
   mark('vlm:run-requested');
   try {
     const done = await client.request(
@@ -280,9 +291,11 @@ async function runImage(image) {
     state.lastImage = image;
     state.lastRun = { image, task, text, answer: done.text, source };
     generation.finish(done, state.lastRun);
+    map.finish(done);
     return state.lastRun;
   } catch (e) {
     showError(e.message);
+    map.finish(null);
     return null;
   } finally {
     state.busy = false;
@@ -310,8 +323,14 @@ const STAGES = {
 function onStage(msg, run) {
   const stage = msg.stage ?? msg.type;
   if (stage !== 'token' || !generation.count) mark(`vlm:${stage}-received`);
-  if (msg.stage) STAGES[msg.stage]?.(msg, run);
-  else if (msg.type === 'token') generation.addToken(msg.token);
+  if (msg.stage) {
+    STAGES[msg.stage]?.(msg, run);
+    map.stage(msg.stage, msg);
+    lesson.stage(msg.stage, msg, run.text);
+  } else if (msg.type === 'token') {
+    generation.addToken(msg.token);
+    if (!msg.token.is_eos) map.token(msg.token.text);
+  }
   if (stage !== 'token' || generation.count === 1) mark(`vlm:${stage}-drawn`);
 }
 
@@ -436,6 +455,8 @@ onLangChange(() => {
   showLocalOption();
   generation.showSource();
   trainPanel.render();
+  map.render();
+  lesson.render();
   setStatus($('status').dataset.state);
 });
 

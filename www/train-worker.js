@@ -32,6 +32,8 @@ let trainer = null;
 let running = false;
 let evalEvery = 25;
 let lastEval = -1;
+// The step of the last drift report (`drift`).
+let lastDrift = -1;
 
 function post(msg, transfer = []) { self.postMessage(msg, transfer); }
 
@@ -54,6 +56,19 @@ function evaluate() {
   const report = trainer.evaluate();
   lastEval = report.step;
   post({ type: 'eval', report, memory: memory() });
+  drift();
+}
+
+/// While the vision encoder trains: how far its features of the held-out scenes have moved from
+/// the loaded encoder's, and what the model's own projector and LLM then say about those scenes
+/// (the lesson's forgetting), once per step count. With the encoder frozen nothing moves.
+function drift() {
+  const step = trainer.info().step;
+  if (!trainer.info().trainable.includes('vision_encoder') || step === lastDrift) return;
+  post({ type: 'drifting' });
+  const report = trainer.featureDrift();
+  lastDrift = report.step;
+  post({ type: 'drift', report, memory: memory() });
 }
 
 /// Steps until paused, one per task, so pause and download messages get in between steps.
@@ -85,6 +100,7 @@ async function handle(data) {
       }
     } else if (data.type === 'pause') {
       running = false;
+      drift();
       post({ type: 'paused', step: trainer.info().step });
     } else if (data.type === 'evaluate') {
       evaluate();
@@ -97,6 +113,7 @@ async function handle(data) {
       const bytes = new Uint8Array(await data.file.arrayBuffer());
       try {
         trainer.loadProjector(bytes);
+        lastDrift = -1;
       } catch (e) {
         throw new Error(describe(e).replaceAll('the projector file', data.file.name));
       }

@@ -31,10 +31,16 @@ export function readParams(batchText, lrText) {
 
 export class TrainPanel {
   /// `onUseProjector(bytes, source)`: run the explainer with this projector (`source`: `{ step,
-  /// kind, loaded }`); `onUseOwn()`: back to the model's own.
-  constructor({ onUseProjector = () => {}, onUseOwn = () => {} } = {}) {
+  /// kind, loaded }`); `onUseOwn()`: back to the model's own; `onMeasured(summary)`: what the
+  /// panel has measured changed (`summary()`).
+  constructor({ onUseProjector = () => {}, onUseOwn = () => {}, onMeasured = () => {} } = {}) {
     this.onUseProjector = onUseProjector;
     this.onUseOwn = onUseOwn;
+    this.onMeasured = onMeasured;
+    // How far the vision encoder's features moved while it trained (the latest report), and a
+    // run of steps asked for (`trainSteps`): `{ steps, resolve, reject }`.
+    this.drift = null;
+    this.target = null;
     // What the page says about the explainer's projector (`showExplainer`).
     this.explainer = null;
     this.model = null;
@@ -78,8 +84,11 @@ export class TrainPanel {
     this.loadedName = null;
     this.shipped = undefined;
     this.costs.clear();
+    this.drift = null;
+    this.endTarget(new Error(t('measure_stopped')));
     this.clear();
     this.setState(this.supported() ? 'idle' : 'unsupported', label?.name ?? '');
+    this.onMeasured(this.summary());
   }
 
   /// Whether the panel can train a projector for the page's model.
@@ -92,6 +101,7 @@ export class TrainPanel {
     this.lastStep = null;
     this.cache = null;
     this.stepTimes = [];
+    this.encodeTimes = [];
     this.memory = 0;
     this.render();
   }
@@ -147,9 +157,9 @@ export class TrainPanel {
   /// A new worker and a fresh projector, with the chosen kind, freezing, batch size and learning
   /// rate. A bad batch size or learning rate starts nothing and keeps the trainer there is.
   start(then) {
-    if (!this.model || !this.supported()) return;
+    if (!this.model || !this.supported()) return false;
     const params = this.params();
-    if (!params) return;
+    if (!params) return false;
     this.stop();
     this.clear();
     this.loadedName = null;
@@ -166,6 +176,42 @@ export class TrainPanel {
       batch: params.batch, lr: params.lr, seed: 0, evalEvery: 25,
     });
     this.loadShipped();
+    return true;
+  }
+
+  /// What the panel has measured in this tab, for the lesson's reasons to freeze the encoder:
+  /// `{ supported, name, info, costs: [cost of each setting], drift }` (`recordCost`, the
+  /// worker's drift report).
+  summary() {
+    return { supported: this.supported(), name: this.label?.name ?? '', info: this.info, costs: [...this.costs.values()], drift: this.drift };
+  }
+
+  /// Trains a fresh projector for `steps` steps with the vision encoder frozen, then another with
+  /// it training too, and pauses (which measures how far the encoder's features moved): the costs
+  /// and the drift the lesson's reasons quote. `progress(what)`: 'frozen', 'unfrozen', 'drift'.
+  async measureFreezing(steps, progress = () => {}) {
+    for (const [unfreeze, what] of [['none', 'frozen'], ['vision_encoder', 'unfrozen']]) {
+      $('train-unfreeze').value = unfreeze;
+      progress(what);
+      await this.trainSteps(steps, () => progress('drift'));
+    }
+  }
+
+  /// Starts a fresh projector and trains it `steps` steps, then pauses; resolves once paused.
+  /// `pausing()` is called when the last step is done.
+  trainSteps(steps, pausing = () => {}) {
+    this.endTarget(new Error('another measurement started'));
+    return new Promise((resolve, reject) => {
+      this.target = { steps, resolve, reject, pausing };
+      if (!this.start(() => this.resume())) this.endTarget(new Error(t('train_params_refused')));
+    });
+  }
+
+  /// Ends the run of steps asked for, if any: resolved, or rejected with `error`.
+  endTarget(error) {
+    const target = this.target;
+    this.target = null;
+    if (target) error ? target.reject(error) : target.resolve();
   }
 
   toggle() {
@@ -252,6 +298,7 @@ export class TrainPanel {
   fail(message) {
     this.stop();
     this.setState('error', message);
+    this.endTarget(new Error(message));
   }
 
   onMessage(msg) {
@@ -270,13 +317,25 @@ export class TrainPanel {
       this.memory = msg.memory;
       this.losses.push(msg.report.loss);
       this.stepTimes.push(msg.report.step_ms);
+      this.encodeTimes.push(msg.report.encode_ms);
       this.recordCost();
+      if (this.target && this.running && msg.report.step >= this.target.steps) {
+        this.send({ type: 'pause' });
+        this.running = false;
+        this.setState('pausing');
+        this.target.pausing();
+      }
+    } else if (msg.type === 'drifting') {
+      this.setState('drift');
+    } else if (msg.type === 'drift') {
+      this.drift = msg.report;
     } else if (msg.type === 'eval') {
       this.lastEval = msg.report;
       this.memory = Math.max(this.memory, msg.memory);
     } else if (msg.type === 'paused') {
       this.running = false;
       this.setState('paused', msg.step);
+      this.endTarget();
     } else if (msg.type === 'projector' && msg.purpose === 'explainer') {
       this.info = msg.info;
       this.onUseProjector(msg.bytes, { step: msg.info.step, kind: msg.info.kind, loaded: this.loadedName });
@@ -291,19 +350,24 @@ export class TrainPanel {
     } else if (msg.type === 'error') {
       if (msg.fatal) this.fail(msg.message);
       else { this.running = false; this.setState('error', msg.message); }
+      this.endTarget(new Error(msg.message));
     }
     if (this.running && this.state !== 'running') this.setState('running');
     this.render();
+    if (msg.type !== 'eval') this.onMeasured(this.summary());
   }
 
-  /// Mean step time of this setting's latest steps (the first steps also fill the cache).
+  /// Mean step time of this setting's latest steps (the first steps also fill the cache), and
+  /// of their time in the vision encoder's forward passes (`encodeMs`: with the encoder frozen,
+  /// what a step costs beyond the cached features' reuse); the feature cache's totals.
   recordCost() {
-    const recent = this.stepTimes.slice(-10);
-    const ms = recent.reduce((a, b) => a + b, 0) / recent.length;
+    const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
     const setting = `${this.info.kind}|${this.info.trainable.join('+')}`;
     this.costs.set(setting, {
-      kind: this.info.kind, trainable: this.info.trainable, ms, memory: this.memory, steps: this.stepTimes.length,
+      kind: this.info.kind, trainable: this.info.trainable, ms: mean(this.stepTimes.slice(-10)),
+      encodeMs: mean(this.encodeTimes.slice(-10)), memory: this.memory, steps: this.stepTimes.length,
       values: this.info.trainable.reduce((n, p) => n + this.info.counts[p], 0),
+      batch: this.info.batch, threads: this.threads ?? 1, cache: this.cache,
     });
   }
 
@@ -357,12 +421,14 @@ export class TrainPanel {
       text = t('train_cache', c.encoded, c.encode_ms / 1000, c.reused, (c.reused * perScene) / 1000);
     }
     if (s.cut_turns) text += ` ${t('train_cut', s.cut_turns)}`;
+    const d = this.drift;
+    if (d && this.info.trainable.includes('vision_encoder')) text += ` ${t('train_drift', d.step, d.mean_cosine.toFixed(3))}`;
     $('train-cache').textContent = text;
   }
 
   renderCosts() {
     const rows = [...this.costs.values()].map((c) => row([
-      `${c.kind} + ${c.trainable.filter((p) => p !== 'projector').map((p) => t(p === 'llm' ? 'part_llm' : 'part_vision')).join(', ') || t('train_nothing_else')}`,
+      settingName(c),
       formatCount(c.values), `${(c.ms / 1000).toFixed(2)} s`, `${(1000 / c.ms).toFixed(2)}`,
       `${(c.memory / 2 ** 20).toFixed(0)} MB`, `${c.steps}`,
     ]));
@@ -400,6 +466,12 @@ export class TrainPanel {
     });
     $('train-captions').replaceChildren(...items);
   }
+}
+
+/// What a setting trains: "linear + vision encoder", "mlp2x_gelu + nothing else".
+export function settingName({ kind, trainable }) {
+  const also = trainable.filter((p) => p !== 'projector').map((p) => t(p === 'llm' ? 'part_llm' : 'part_vision'));
+  return `${kind} + ${also.join(', ') || t('train_nothing_else')}`;
 }
 
 function row(cells, className = '', tag = 'td') {
