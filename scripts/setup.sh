@@ -32,6 +32,8 @@ if [ "$want_test" = 1 ]; then
   command -v chromium >/dev/null || apt_pkgs+=(chromium)
   command -v chromedriver >/dev/null || apt_pkgs+=(chromium-driver)
   command -v firefox >/dev/null || command -v firefox-esr >/dev/null || apt_pkgs+=(firefox-esr)
+  # The page tests' Chinese screenshots need a CJK font, or every character is a box.
+  [ -d /usr/share/fonts/opentype/noto ] && ls /usr/share/fonts/opentype/noto | grep -q CJK || apt_pkgs+=(fonts-noto-cjk)
 fi
 if [ ${#apt_pkgs[@]} -gt 0 ]; then
   log "apt-get install ${apt_pkgs[*]}"
