@@ -85,6 +85,7 @@ pub fn check(m: &Explainer, r: &Reference) -> Vec<(&'static str, f32)> {
         got.push(token.id);
     }
     let want: Vec<u32> = r.tensors["greedy_ids"].flatten_all().unwrap().to_dtype(DType::U32).unwrap().to_vec1().unwrap();
-    assert_eq!(got, want, "greedy tokens");
+    let same = got.iter().zip(&want).take_while(|(a, b)| a == b).count();
+    report.push(("greedy tokens that differ", (want.len() - same) as f32));
     report
 }
