@@ -400,11 +400,18 @@ document.addEventListener('paste', (e) => {
 $('file-input').addEventListener('change', (e) => { acceptFile(e.target.files[0]); e.target.value = ''; });
 
 // A fresh ShapesWorld scene, drawn by the same wasm generator the model was trained on: square,
-// at ShapesWorld's size (whatever the model's), which the model scales to its own.
-let sceneSeed = Math.floor(Math.random() * 1e9);
-$('scene-button').addEventListener('click', async () => {
+// at ShapesWorld's size (whatever the model's), which the model scales to its own. The button's
+// `data-seed` is the next scene's seed, one more after each: random for people, `?scene=SEED` in
+// the page's address to start from a given one (a test may also set the attribute).
+const sceneButton = $('scene-button');
+const askedSeed = new URLSearchParams(location.search).get('scene');
+sceneButton.dataset.seed = /^\d+$/.test(askedSeed ?? '') ? askedSeed : String(Math.floor(Math.random() * 1e9));
+sceneButton.addEventListener('click', async () => {
+  // ShapesWorld's seeds are u32.
+  const seed = Number(sceneButton.dataset.seed) >>> 0;
+  sceneButton.dataset.seed = String((seed + 1) >>> 0);
   try {
-    const scene = await client.request({ type: 'scene', seed: sceneSeed++ });
+    const scene = await client.request({ type: 'scene', seed });
     input.truth({ scene });
     const side = Math.sqrt(scene.rgba.length / 4);
     runImage({ rgba: scene.rgba, width: scene.width ?? side, height: scene.height ?? side });

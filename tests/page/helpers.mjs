@@ -91,6 +91,18 @@ export async function waitForRun(page) {
   }, null, { timeout: 120_000 });
 }
 
+/// Does `action` (a drop, a click that starts a run) and waits for the run it starts, not an
+/// earlier one: the last answer's speed line and error, which satisfy `waitForRun`, are cleared
+/// first (the page clears them itself only once the new run begins).
+export async function runAndWait(page, action) {
+  await page.evaluate(() => {
+    document.querySelector('#speed').textContent = '';
+    document.querySelector('[data-testid="error"]').hidden = true;
+  });
+  await action();
+  await waitForRun(page);
+}
+
 /// Prints the main-thread tasks over 50 ms seen so far.
 export async function printLongTasks(page, label) {
   const tasks = await page.evaluate(() => window.__longTasks);

@@ -157,15 +157,17 @@ test('on a 375 px wide phone the page fits the screen', async () => {
 });
 
 test('"new scene" draws a ShapesWorld scene in wasm and runs the model on it', async () => {
-  const { page, consoleErrors } = await openPage(browser, server.url);
+  // A fixed scene (`?scene=SEED`), so that a failure repeats: tests/fixtures/page_answers.json's first.
+  const [scene] = JSON.parse(readFileSync(path.join(ROOT, 'tests/fixtures/page_answers.json'), 'utf8')).scenes;
+  const { page, consoleErrors } = await openPage(browser, `${server.url}?scene=${scene.seed}`);
   await page.click('[data-testid="new-scene"]');
   await waitForRun(page);
-  assert.match(await page.locator('#scene-truth').textContent(), /^Drawn: an? .*(circle|square|triangle|star|cross)/);
+  assert.equal(await page.locator('#scene-truth').textContent(), `Drawn: ${scene.caption_en}`);
   const kinds = await page.locator('[data-testid="token-strip"] > *').count();
   assert.ok(kinds > 196);
   assert.equal(await page.locator('[data-testid="output-prompt"]').isHidden(), true);
   await page.selectOption('[data-testid="lang-switch"]', 'zh');
-  assert.match(await page.locator('#scene-truth').textContent(), /^画的是：/);
+  assert.equal(await page.locator('#scene-truth').textContent(), `画的是：${scene.caption_zh}`);
   // The prompt is now Chinese; the English answer on show says which prompt it answered.
   assert.match(await page.locator('[data-testid="output-prompt"]').textContent(), /“describe the image”/);
   await page.screenshot({ path: path.join(OUT, 'page-new-scene.png'), fullPage: true });

@@ -106,6 +106,8 @@ export class GenerationPanel {
     chip.type = 'button';
     chip.className = 'tok tok-gen';
     chip.textContent = token.piece.replace(/ /g, '␣');
+    // Its number in the tokenizer's vocabulary.
+    chip.dataset.id = token.id;
     // Its attention over the image tokens: (layers, heads, image tokens).
     chip.dataset.attentionShape = token.image_attention.shape.join('x');
     chip.addEventListener('click', () => this.select(this.tokens.indexOf(token)));

@@ -486,13 +486,16 @@ function row(cells, className = '', tag = 'td') {
 }
 
 /// The loss per step (thin) and its running mean (thick).
+/// The canvas also carries the curve as text: the losses drawn (`data-losses`, what a test reads)
+/// and a sentence for screen readers (first loss, last, running mean).
 function drawLoss(canvas, losses) {
+  canvas.dataset.losses = losses.map((v) => v.toFixed(4)).join(' ');
   const ctx = canvas.getContext('2d');
   const { width: w, height: h } = canvas;
   ctx.clearRect(0, 0, w, h);
   ctx.strokeStyle = '#ccc';
   ctx.strokeRect(0.5, 0.5, w - 1, h - 1);
-  if (losses.length < 2) return;
+  if (losses.length < 2) { canvas.removeAttribute('aria-label'); return; }
   // The axis spans the losses seen, so a small fall is as visible as a large one.
   const hi = Math.max(...losses);
   const lo = Math.min(...losses);
@@ -510,7 +513,9 @@ function drawLoss(canvas, losses) {
   };
   line(losses, '#9ab', 1);
   let mean = losses[0];
-  line(losses.map((v) => (mean = 0.9 * mean + 0.1 * v)), '#c33', 2);
+  const means = losses.map((v) => (mean = 0.9 * mean + 0.1 * v));
+  line(means, '#c33', 2);
+  canvas.setAttribute('aria-label', t('train_loss_label', losses.length, losses[0], losses.at(-1), means.at(-1)));
   ctx.fillStyle = '#555';
   ctx.font = '11px sans-serif';
   ctx.fillText(max.toFixed(2), 2, 12);
