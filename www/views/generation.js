@@ -171,7 +171,10 @@ export class GenerationPanel {
       const note = document.createElement('p');
       note.className = 'set-aside';
       note.dataset.testid = 'set-aside';
-      note.textContent = t('set_aside', (token.set_aside * 100).toFixed(1));
+      // The shipped family's answers keep to the prompt's language; another family's to any
+      // text (src/infer/explainer.rs chooses the guard the same way).
+      const anyScript = (this.config?.family ?? 'explainer') !== 'explainer';
+      note.textContent = t(anyScript ? 'set_aside_any' : 'set_aside', (token.set_aside * 100).toFixed(1));
       parts.push(note);
     }
     $('candidates').replaceChildren(...parts);
