@@ -5,10 +5,11 @@
 // what the page runs, before its pool starts) and on two threads (pkg-threads/, a pool of 2). Needs pkg/ and pkg-threads/ built with
 // the bench entry (`VLM_FEATURES=bench scripts/build.sh`) and a model folder (default
 // bench/out/models/nanovlm: config.json and model.safetensors as nanoVLM saves them, e.g. from
-// `tests/reference/nanovlm.py --size real`, and a tokenizer.json whose vocabulary fits).
+// `python3 bench/random_nanovlm.py` or `tests/reference/nanovlm.py --size real`, and a
+// tokenizer.json whose vocabulary fits).
 // Prints a table and writes the figures under `nanovlm` in bench/results.json.
 //
-//   node bench/nanovlm.mjs [--model bench/out/models/nanovlm] [--runs 2] [--warmup 1]
+//   node bench/nanovlm.mjs [--model bench/out/models/nanovlm] [--runs 2] [--warmup 1] [--only pkg-threads:2,...]
 
 import { readFileSync, writeFileSync, statSync, realpathSync } from 'node:fs';
 import path from 'node:path';
@@ -27,7 +28,10 @@ const server = await serve();
 const browser = await launch();
 const results = [];
 try {
-  for (const [threads, threaded] of [[1, false], [1, true], [2, true]]) {
+  // `--only pkg-threads:2` (build:threads, comma-separated) runs those rows alone.
+  const rows = [[1, false], [1, true], [2, true]].filter(([threads, threaded]) => !args.only
+    || args.only.split(',').includes(`${threaded ? 'pkg-threads' : 'pkg'}:${threads}`));
+  for (const [threads, threaded] of rows) {
     const page = await (await browser.newContext()).newPage();
     page.setDefaultTimeout(0);
     await page.goto(`${server.url}bench/index.html`);
