@@ -40,6 +40,10 @@ function post(msg, transfer = []) { self.postMessage(msg, transfer); }
 function describe(e) { return e instanceof Error ? e.message : String(e); }
 
 const memory = () => wasm.memory.buffer.byteLength;
+// From this much memory on, a trap is taken for memory running out: wasm32 addresses 4 GiB, and
+// a step that needs more than the last gigabyte's room fails (seen 2026-12-02: the lesson-sized
+// model's vision encoder, 86M values, trained at 8 scenes a step trapped at 4,091 MB).
+const OUT_OF_MEMORY_BYTES = 3 * 2 ** 30;
 
 /// The page's model as a trainer: the shipped model's files, an untrained preset, or the
 /// person's own files.
@@ -123,7 +127,10 @@ async function handle(data) {
   } catch (e) {
     running = false;
     const fatal = e instanceof WebAssembly.RuntimeError;
-    post({ type: 'error', message: fatal ? `training stopped with an internal error (${describe(e)})` : describe(e), fatal });
+    // A trap with the module's memory near wasm32's 4 GiB is an allocation that found no room
+    // (Rust aborts, the browser reports `unreachable`): said as what it is, in the page's words.
+    const outOfMemory = fatal && memory() >= OUT_OF_MEMORY_BYTES;
+    post({ type: 'error', message: fatal ? `training stopped with an internal error (${describe(e)})` : describe(e), fatal, outOfMemory, memory: memory() });
   }
 }
 

@@ -348,6 +348,9 @@ export class TrainPanel {
       a.click();
       setTimeout(() => URL.revokeObjectURL(url), 10_000);
     } else if (msg.type === 'error') {
+      if (msg.outOfMemory) {
+        msg.message = t('train_out_of_memory', msg.memory / 2 ** 20, this.info?.trainable.includes('vision_encoder') ?? false);
+      }
       if (msg.fatal) this.fail(msg.message);
       else { this.running = false; this.setState('error', msg.message); }
       this.endTarget(new Error(msg.message));
