@@ -214,6 +214,7 @@ export class LessonPanel {
     if (frozen) figures.push(t('reason_cost_frozen', seconds(frozen.ms), seconds(frozen.ms - frozen.encodeMs), megabytes(frozen.memory), frozen.batch));
     else figures.push(t('reason_cost_missing_frozen'));
     if (unfrozen) figures.push(t('reason_cost_unfrozen', seconds(unfrozen.ms), megabytes(unfrozen.memory), unfrozen.batch));
+    else if (this.training?.encoderOutOfMemory) figures.push(t('reason_cost_unfrozen_oom', megabytes(this.training.encoderOutOfMemory * 2 ** 20)));
     else figures.push(t('reason_cost_missing_unfrozen'));
     if (frozen && unfrozen) {
       figures.push(t('reason_cost_ratio', (unfrozen.ms / (frozen.ms - frozen.encodeMs)).toFixed(1), megabytes(unfrozen.memory - frozen.memory)));
@@ -226,6 +227,7 @@ export class LessonPanel {
   /// How far training the encoder moved its features, and the explainer's captions before and after.
   forgetFigures() {
     const d = this.training?.drift;
+    if (!d && this.training?.encoderOutOfMemory) return [t('reason_forget_oom'), t('reason_forget_frozen')];
     if (!d) return [t('reason_forget_none'), t('reason_forget_frozen')];
     const figures = [t('reason_forget_figure', d.step, d.scenes, d.mean_cosine.toFixed(3), d.min_cosine.toFixed(3), (d.relative_change * 100).toFixed(0))];
     const e = d.explainer;

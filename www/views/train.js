@@ -85,6 +85,8 @@ export class TrainPanel {
     this.shipped = undefined;
     this.costs.clear();
     this.drift = null;
+    // The wasm memory at which training the encoder ran out of it (MB), if it did on this model.
+    this.encoderOutOfMemory = null;
     this.endTarget(new Error(t('measure_stopped')));
     this.clear();
     this.setState(this.supported() ? 'idle' : 'unsupported', label?.name ?? '');
@@ -183,7 +185,7 @@ export class TrainPanel {
   /// `{ supported, name, info, costs: [cost of each setting], drift }` (`recordCost`, the
   /// worker's drift report).
   summary() {
-    return { supported: this.supported(), name: this.label?.name ?? '', info: this.info, costs: [...this.costs.values()], drift: this.drift };
+    return { supported: this.supported(), name: this.label?.name ?? '', info: this.info, costs: [...this.costs.values()], drift: this.drift, encoderOutOfMemory: this.encoderOutOfMemory };
   }
 
   /// Trains a fresh projector for `steps` steps with the vision encoder frozen, then another with
@@ -349,7 +351,9 @@ export class TrainPanel {
       setTimeout(() => URL.revokeObjectURL(url), 10_000);
     } else if (msg.type === 'error') {
       if (msg.outOfMemory) {
-        msg.message = t('train_out_of_memory', msg.memory / 2 ** 20, this.info?.trainable.includes('vision_encoder') ?? false);
+        const encoder = this.info?.trainable.includes('vision_encoder') ?? false;
+        if (encoder) this.encoderOutOfMemory = msg.memory / 2 ** 20;
+        msg.message = t('train_out_of_memory', msg.memory / 2 ** 20, encoder);
       }
       if (msg.fatal) this.fail(msg.message);
       else { this.running = false; this.setState('error', msg.message); }
