@@ -214,7 +214,7 @@ export class LessonPanel {
     if (frozen) figures.push(t('reason_cost_frozen', seconds(frozen.ms), seconds(frozen.ms - frozen.encodeMs), megabytes(frozen.memory), frozen.batch));
     else figures.push(t('reason_cost_missing_frozen'));
     if (unfrozen) figures.push(t('reason_cost_unfrozen', seconds(unfrozen.ms), megabytes(unfrozen.memory), unfrozen.batch));
-    else if (this.training?.encoderOutOfMemory) figures.push(t('reason_cost_unfrozen_oom', megabytes(this.training.encoderOutOfMemory * 2 ** 20)));
+    else if (this.training?.encoderOutOfMemory) figures.push(t('reason_cost_unfrozen_oom', megabytes(this.training.encoderOutOfMemory)));
     else figures.push(t('reason_cost_missing_unfrozen'));
     if (frozen && unfrozen) {
       figures.push(t('reason_cost_ratio', (unfrozen.ms / (frozen.ms - frozen.encodeMs)).toFixed(1), megabytes(unfrozen.memory - frozen.memory)));

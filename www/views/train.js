@@ -85,7 +85,7 @@ export class TrainPanel {
     this.shipped = undefined;
     this.costs.clear();
     this.drift = null;
-    // The wasm memory at which training the encoder ran out of it (MB), if it did on this model.
+    // The wasm memory (bytes) at which training the encoder ran out of it, if it did on this model.
     this.encoderOutOfMemory = null;
     this.endTarget(new Error(t('measure_stopped')));
     this.clear();
@@ -182,8 +182,8 @@ export class TrainPanel {
   }
 
   /// What the panel has measured in this tab, for the lesson's reasons to freeze the encoder:
-  /// `{ supported, name, info, costs: [cost of each setting], drift }` (`recordCost`, the
-  /// worker's drift report).
+  /// `{ supported, name, info, costs: [cost of each setting], drift, encoderOutOfMemory }`
+  /// (`recordCost`, the worker's drift report, the memory where training the encoder ran out).
   summary() {
     return { supported: this.supported(), name: this.label?.name ?? '', info: this.info, costs: [...this.costs.values()], drift: this.drift, encoderOutOfMemory: this.encoderOutOfMemory };
   }
@@ -352,7 +352,7 @@ export class TrainPanel {
     } else if (msg.type === 'error') {
       if (msg.outOfMemory) {
         const encoder = this.info?.trainable.includes('vision_encoder') ?? false;
-        if (encoder) this.encoderOutOfMemory = msg.memory / 2 ** 20;
+        if (encoder) this.encoderOutOfMemory = msg.memory;
         msg.message = t('train_out_of_memory', msg.memory / 2 ** 20, encoder);
       }
       if (msg.fatal) this.fail(msg.message);
